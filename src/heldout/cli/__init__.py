@@ -1,0 +1,40 @@
+"""The ``heldout`` command line: one Typer app, one sub-app or command per stage.
+
+Every command opens what it needs, makes one library call and renders the answer with rich.
+Errors are mapped once, here: a ``HeldoutError`` prints its message to stderr and exits with 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+from rich.console import Console
+
+from heldout.cli import classes, datasets, demo, evaluate
+from heldout.errors import HeldoutError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="heldout",
+    help="Build fresh held-out test sets for image classifiers, and score classifiers on them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(classes.app, name="classes")
+app.command("fetch-set")(datasets.fetch_set)
+app.command("evaluate")(evaluate.evaluate)
+app.command("demo")(demo.demo)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the console script; ``main(["evaluate", ...])`` works from Python too."""
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="heldout")
+    except HeldoutError as exc:
+        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {exc.message}", markup=True)
+        sys.exit(2)

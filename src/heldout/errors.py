@@ -1,0 +1,81 @@
+"""Errors heldout raises, each saying what went wrong, where, and how to fix it.
+
+The CLI maps every ``HeldoutError`` to its message and exit code 2 in one place; foreign errors
+(json, numpy, Pillow, tarfile) are wrapped at the boundary where they happen, so no caller has
+to know which library was underneath.
+
+    HeldoutError
+    ├── ConfigError
+    ├── ClassSetError
+    ├── ImageError
+    ├── DatasetError
+    │   ├── UnknownDatasetError
+    │   ├── ManifestError
+    │   └── ManifestMismatchError
+    ├── LabelsError
+    └── EvaluationError
+        └── PredictionsMismatchError
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HeldoutError(Exception):
+    """Root of every error heldout raises on purpose.
+
+    ``what`` is the problem, ``where`` the file, name or field it was found in, and ``fix`` one
+    sentence on what the user can do about it.
+    """
+
+    def __init__(self, what: str, *, where: str | Path | None = None, fix: str | None = None):
+        self.what = what
+        self.where = str(where) if where is not None else None
+        self.fix = fix
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        text = f"{self.where}: {self.what}" if self.where else self.what
+        return f"{text}\n  fix: {self.fix}" if self.fix else text
+
+
+class ConfigError(HeldoutError):
+    """A setting or command-line option has an unusable value."""
+
+
+class ClassSetError(HeldoutError):
+    """A class list is malformed or a class is unknown."""
+
+
+class ImageError(HeldoutError):
+    """An image file cannot be read or decoded."""
+
+
+class DatasetError(HeldoutError):
+    """A test set cannot be loaded, written or matched."""
+
+
+class UnknownDatasetError(DatasetError):
+    """No test set of this name is registered."""
+
+
+class ManifestError(DatasetError):
+    """A manifest file is malformed (bad JSON, duplicate ids, unknown wnids)."""
+
+
+class ManifestMismatchError(DatasetError):
+    """An image folder does not match its manifest."""
+
+
+class LabelsError(HeldoutError):
+    """A label file (ReaL lists, original labels) is malformed."""
+
+
+class EvaluationError(HeldoutError):
+    """Predictions cannot be scored."""
+
+
+class PredictionsMismatchError(EvaluationError):
+    """Predictions do not line up with the test set (rows, ids, class indices)."""
