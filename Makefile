@@ -4,9 +4,9 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := torch,test
+EXTRAS := torch,postgres,s3,test
 # Debian packages the project uses (installed with apt-get when root).
-APT_PACKAGES :=
+APT_PACKAGES := postgresql
 TEST_TIMEOUT ?= 20m
 
 .PHONY: setup demo test bench lint format clean

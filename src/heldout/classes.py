@@ -124,16 +124,24 @@ class ClassSet(Sequence[ClassInfo]):
             raise ClassSetError("class list file not found", where=path, fix="check the path")
         if path.suffix.lower() == ".json":
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(path.read_text(encoding="utf-8-sig"))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ClassSetError(f"not valid JSON: {exc}", where=path) from exc
             if isinstance(data, list):
                 data = {"classes": data}
+            if not isinstance(data, dict):
+                raise ClassSetError(
+                    "a JSON class list is a list of records or an object with a 'classes' list",
+                    where=path,
+                )
             data.setdefault("name", path.stem)
             return _from_records(data, where=path)
         if path.suffix.lower() == ".csv":
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
+            try:  # utf-8-sig: spreadsheet programs start CSV files with a byte-order mark
+                with path.open(newline="", encoding="utf-8-sig") as handle:
+                    rows = list(csv.DictReader(handle))
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise ClassSetError(f"not a readable UTF-8 CSV file: {exc}", where=path) from exc
             records = [
                 {
                     **row,
@@ -169,6 +177,9 @@ def _from_records(data: dict, *, where: str | Path) -> ClassSet:
     for row, record in enumerate(records):
         if not isinstance(record, dict) or not str(record.get("id") or "").strip():
             raise ClassSetError(f"class record {row} has no 'id'", where=where, fix="give every class an id")
+        for key in ("names", "synonyms", "similar"):
+            if isinstance(record.get(key), str):
+                raise ClassSetError(f"class record {row}: {key!r} must be a list of strings", where=where)
         names = record.get("names") or [record.get("name") or record["id"]]
         names = [*names, *(s for s in record.get("synonyms") or () if s not in names)]
         classes.append(
@@ -180,4 +191,7 @@ def _from_records(data: dict, *, where: str | Path) -> ClassSet:
                 similar=tuple(record.get("similar") or ()),
             )
         )
-    return ClassSet(str(data.get("name") or Path(str(where)).stem), classes)
+    try:
+        return ClassSet(str(data.get("name") or Path(str(where)).stem), classes)
+    except ClassSetError as exc:  # name the file, not just the set
+        raise ClassSetError(exc.what, where=where, fix=exc.fix) from exc

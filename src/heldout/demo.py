@@ -20,11 +20,13 @@ _PREDICTIONS = Path("imagenetv2") / "predictions"
 
 
 def find_data_dir(data: str | Path | None = None) -> Path:
-    """The public-data folder holding ``imagenetv2/predictions``."""
-    candidates = [Path(data)] if data else []
-    if os.environ.get("HELDOUT_DATA"):
-        candidates.append(Path(os.environ["HELDOUT_DATA"]))
-    candidates.append(Path.cwd().parent / "shared" / "data")
+    """The public-data folder holding ``imagenetv2/predictions``: ``data`` if given, else the
+    first of ``$HELDOUT_DATA`` and ``../shared/data`` that has it."""
+    if data:
+        candidates = [Path(data)]
+    else:
+        candidates = [Path(os.environ["HELDOUT_DATA"])] if os.environ.get("HELDOUT_DATA") else []
+        candidates.append(Path.cwd().parent / "shared" / "data")
     for candidate in candidates:
         if (candidate / _PREDICTIONS).is_dir():
             return candidate

@@ -6,6 +6,14 @@ to know which library was underneath.
 
     HeldoutError
     ├── ConfigError
+    ├── ProjectError
+    │   ├── ProjectNotFoundError
+    │   └── SchemaVersionError
+    ├── StoreError
+    │   ├── ObjectMissingError
+    │   └── ChecksumMismatchError
+    ├── SourceError
+    │   └── RateLimitedError
     ├── ClassSetError
     ├── ImageError
     ├── DatasetError
@@ -20,6 +28,28 @@ to know which library was underneath.
 from __future__ import annotations
 
 from pathlib import Path
+
+__all__ = [
+    "ChecksumMismatchError",
+    "ClassSetError",
+    "ConfigError",
+    "DatasetError",
+    "EvaluationError",
+    "HeldoutError",
+    "ImageError",
+    "LabelsError",
+    "ManifestError",
+    "ManifestMismatchError",
+    "ObjectMissingError",
+    "PredictionsMismatchError",
+    "ProjectError",
+    "ProjectNotFoundError",
+    "RateLimitedError",
+    "SchemaVersionError",
+    "SourceError",
+    "StoreError",
+    "UnknownDatasetError",
+]
 
 
 class HeldoutError(Exception):
@@ -43,6 +73,38 @@ class HeldoutError(Exception):
 
 class ConfigError(HeldoutError):
     """A setting or command-line option has an unusable value."""
+
+
+class ProjectError(HeldoutError):
+    """A project folder or its catalog cannot be used."""
+
+
+class ProjectNotFoundError(ProjectError):
+    """No ``heldout.toml`` where a project was expected."""
+
+
+class SchemaVersionError(ProjectError):
+    """The catalog was written by a newer heldout than this one."""
+
+
+class StoreError(HeldoutError):
+    """The image store cannot be read or written."""
+
+
+class ObjectMissingError(StoreError):
+    """A key the catalog names is not in the store."""
+
+
+class ChecksumMismatchError(StoreError):
+    """Stored bytes do not hash to their key."""
+
+
+class SourceError(HeldoutError):
+    """A candidate source (search API, folder, URL list) failed."""
+
+
+class RateLimitedError(SourceError):
+    """The source keeps refusing requests for going too fast."""
 
 
 class ClassSetError(HeldoutError):

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from heldout.cli import classes, datasets, demo, evaluate
+from heldout.cli import blacklist, classes, collect, datasets, demo, evaluate, project
 from heldout.errors import HeldoutError
 
 __all__ = ["app", "main"]
@@ -29,6 +30,13 @@ app.add_typer(classes.app, name="classes")
 app.command("fetch-set")(datasets.fetch_set)
 app.command("evaluate")(evaluate.evaluate)
 app.command("demo")(demo.demo)
+app.command("init")(project.init)
+app.command("status")(project.status)
+app.command("check")(project.check)
+app.add_typer(blacklist.app, name="blacklist")
+app.add_typer(collect.app, name="collect")
+app.command("ingest")(collect.ingest)
+app.command("add-reference")(collect.add_reference)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -36,5 +44,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         app(args=list(argv) if argv is not None else None, prog_name="heldout")
     except HeldoutError as exc:
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {exc.message}", markup=True)
+        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(exc.message)}")
         sys.exit(2)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-console = Console(highlight=False)
+# Piped output (files, CI logs) gets room for the wide tables; a terminal keeps its own width.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from heldout import evaluate as ev
@@ -92,12 +93,12 @@ def render_results(results: list[EvaluationResult]) -> None:
         _render_pivot(results)
     for r in results:
         for flag in r.flags:
-            console.print(f"[yellow]flag[/] {r.model} on {r.dataset}: {flag}")
+            console.print(f"[yellow]flag[/] {escape(r.model)} on {escape(r.dataset)}: {escape(flag)}")
 
 
 def _render_flat(results: list[EvaluationResult]) -> None:
     metrics = list(dict.fromkeys(m for r in results for m in r.metrics))
-    table = Table(title=f"{results[0].dataset}: accuracy in % [95 % interval]")
+    table = Table(title=f"{escape(results[0].dataset)}: accuracy in % [95 % interval]")
     table.add_column("model")
     for metric in metrics:
         table.add_column(metric, justify="right")
@@ -110,7 +111,7 @@ def _render_flat(results: list[EvaluationResult]) -> None:
             for m in metrics
         ]
         mark = " ⚠" if r.flags else ""
-        table.add_row(r.model + mark, *cells, str(r.metrics[metrics[0]].total))
+        table.add_row(escape(r.model) + mark, *cells, str(r.metrics[metrics[0]].total))
     console.print(table)
 
 
@@ -124,9 +125,9 @@ def _render_pivot(results: list[EvaluationResult]) -> None:
     table = Table(title="top-1 accuracy in % (models × test sets; ⚠ = known problem, see below)")
     table.add_column("model", no_wrap=True)
     for j in columns:
-        table.add_column(_short(datasets[j]), justify="right")
+        table.add_column(escape(_short(datasets[j])), justify="right")
     for j in real_columns:
-        table.add_column(f"{_short(datasets[j])} ReaL", justify="right")
+        table.add_column(escape(f"{_short(datasets[j])} ReaL"), justify="right")
     for i in np.argsort(-np.nan_to_num(top1[:, columns[0]], nan=-1.0), kind="stable"):
         cells = [
             f"{top1[i, j]:.2f}" + (" ⚠" if (models[i], datasets[j]) in flagged else "")
@@ -135,7 +136,7 @@ def _render_pivot(results: list[EvaluationResult]) -> None:
             for j in columns
         ]
         cells += [f"{real[i, j]:.2f}" if np.isfinite(real[i, j]) else "" for j in real_columns]
-        table.add_row(models[i], *cells)
+        table.add_row(escape(models[i]), *cells)
     console.print(table)
 
 

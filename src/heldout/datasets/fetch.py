@@ -44,7 +44,12 @@ def fetch_set(
     tarball = Path(file) if file is not None else _download(str(url), dest / f"{testset.name}.tar", progress)
     target = dest / testset.name
     if not target.is_dir():
-        _unpack(tarball, target)
+        try:
+            _unpack(tarball, target)
+        except DatasetError:
+            if file is None:  # a corrupt download must not be reused by the rerun
+                tarball.unlink(missing_ok=True)
+            raise
     return match_folder(_images_root(target, testset), testset, layout=layout)
 
 

@@ -54,11 +54,25 @@ class RealLabels:
         return self.labels[self.offsets[position] : self.offsets[position + 1]].tolist()
 
     @cached_property
-    def _columns(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each j: the images with more than j labels, and their j-th label."""
-        within = np.arange(len(self.labels)) - np.repeat(self.offsets[:-1], self.counts)
-        rows = np.repeat(np.arange(len(self)), self.counts)
-        return [(rows[within == j], self.labels[within == j]) for j in range(int(self.counts.max(initial=0)))]
+    def _first(self) -> np.ndarray:
+        """Every image's first label; -2 for images with none (never a prediction, not even -1 padding)."""
+        out = np.full(len(self), -2, dtype=np.int64)
+        has = self.counts > 0
+        out[has] = self.labels[self.offsets[:-1][has]]
+        return out
+
+    @cached_property
+    def _multi(self) -> tuple[np.ndarray, np.ndarray]:
+        """The images with two or more labels, and a boolean (those images, classes) lookup table."""
+        rows = np.flatnonzero(self.counts > 1)
+        table = np.zeros((len(rows), int(self.labels.max(initial=0)) + 1), dtype=bool)
+        local = np.repeat(np.arange(len(rows)), self.counts[rows])
+        starts = np.repeat(self.offsets[rows], self.counts[rows])
+        within = np.arange(len(local)) - np.repeat(
+            np.cumsum(self.counts[rows]) - self.counts[rows], self.counts[rows]
+        )
+        table[local, self.labels[starts + within]] = True
+        return rows, table
 
     def take(self, positions: np.ndarray) -> RealLabels:
         """The label sets at ``positions``, in that order."""
@@ -88,16 +102,19 @@ class RealLabels:
     def contains(self, predictions: np.ndarray) -> np.ndarray:
         """``out[i, j]`` is True when ``predictions[i, j]`` is in the label set of image ``i``.
 
-        One comparison per label *column* (at most 9 in ReaL), each over the images that have
-        that many labels; no loop over images.
+        One comparison against every image's first label, then a table lookup for the few
+        images with more labels (7,443 of 50,000 in ReaL); no loop over images. Images with an
+        empty set never match, so counting hits needs no extra mask.
         """
         predictions = np.asarray(predictions)
-        out = np.zeros(predictions.shape, dtype=bool)
-        for rows, labels in self._columns:
-            if len(rows) == len(self):
-                out |= predictions == labels[:, None]
-            else:
-                out[rows] |= predictions[rows] == labels[:, None]
+        out = predictions == self._first.astype(predictions.dtype)[:, None]
+        rows, table = self._multi
+        if len(rows):
+            picked = predictions[rows]
+            width = table.shape[1]
+            inside = (picked >= 0) & (picked < width)
+            flat = (np.arange(len(rows)) * width)[:, None] + np.clip(picked, 0, width - 1)
+            out[rows] |= table.ravel()[flat] & inside
         return out
 
     def multi_hot(self, num_classes: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import beta
+from scipy.special import betaincinv
 
 from heldout.datasets.real import RealLabels
 
@@ -38,15 +38,23 @@ class Accuracy:
 
     @classmethod
     def many(cls, named: dict[str, np.ndarray], *, confidence: float = 0.95) -> dict[str, Accuracy]:
-        """Accuracies of several correctness arrays, their intervals in one vectorised call."""
-        hits = np.array([np.count_nonzero(c) for c in named.values()], dtype=np.int64)
-        totals = np.array([c.size for c in named.values()], dtype=np.int64)
+        """Accuracies of several correctness arrays."""
+        counts = {name: (int(np.count_nonzero(c)), int(c.size)) for name, c in named.items()}
+        return cls.from_counts(counts, confidence=confidence)
+
+    @classmethod
+    def from_counts(
+        cls, counts: dict[str, tuple[int, int]], *, confidence: float = 0.95
+    ) -> dict[str, Accuracy]:
+        """Accuracies from (correct, total) pairs; all intervals in one vectorised call."""
+        hits = np.array([c for c, _ in counts.values()], dtype=np.int64)
+        totals = np.array([t for _, t in counts.values()], dtype=np.int64)
         lows, highs = clopper_pearson(hits, totals, confidence=confidence)
         with np.errstate(invalid="ignore", divide="ignore"):
             percents = 100.0 * hits / totals
         return {
             name: cls(int(h), int(t), float(p), 100.0 * float(lo), 100.0 * float(hi))
-            for name, h, t, p, lo, hi in zip(named, hits, totals, percents, lows, highs, strict=True)
+            for name, h, t, p, lo, hi in zip(counts, hits, totals, percents, lows, highs, strict=True)
         }
 
 
@@ -81,7 +89,7 @@ def real_topk_correct(ranked: np.ndarray, real: RealLabels, k: int) -> np.ndarra
 def per_class_accuracy(correct: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Accuracy of every class in percent (NaN for classes with no images)."""
     totals = np.bincount(labels, minlength=num_classes)
-    hits = np.bincount(labels, weights=correct.astype(np.float64), minlength=num_classes)
+    hits = np.bincount(labels[correct], minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, 100.0 * hits / totals, np.nan)
 
@@ -89,12 +97,16 @@ def per_class_accuracy(correct: np.ndarray, labels: np.ndarray, num_classes: int
 def clopper_pearson(
     correct: np.ndarray | int, total: np.ndarray | int, *, confidence: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact binomial interval for the proportion ``correct / total`` (as fractions)."""
+    """Exact binomial interval for the proportion ``correct / total`` (as fractions).
+
+    The Beta quantiles come from ``scipy.special.betaincinv`` directly: ``beta.ppf`` computes
+    the same values with several times the argument checking per call.
+    """
     correct = np.asarray(correct, dtype=np.float64)
     total = np.asarray(total, dtype=np.float64)
     alpha = 1.0 - confidence
-    with np.errstate(invalid="ignore"):
-        low = np.where(correct > 0, beta.ppf(alpha / 2, correct, total - correct + 1), 0.0)
-        high = np.where(correct < total, beta.ppf(1 - alpha / 2, correct + 1, total - correct), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(correct > 0, betaincinv(correct, total - correct + 1, alpha / 2), 0.0)
+        high = np.where(correct < total, betaincinv(correct + 1, total - correct, 1 - alpha / 2), 1.0)
     empty = total == 0
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)

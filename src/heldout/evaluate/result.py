@@ -57,6 +57,8 @@ class EvaluationResult:
         row["flags"] = "; ".join(self.flags)
         row["manifest_sha256"] = self.provenance.get("manifest_sha256", "")
         row["predictions_sha256"] = self.provenance.get("predictions_sha256", "")
+        row["heldout_version"] = self.provenance.get("heldout_version", "")
+        row.update({k: self.provenance[k] for k in ("subset_policy", "subset_exact") if k in self.provenance})
         return row
 
     def to_dict(self) -> dict[str, Any]:

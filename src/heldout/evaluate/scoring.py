@@ -80,19 +80,19 @@ def evaluate(
             subset_exact=subset_policy == "membership" or scores is not None,
         )
     deepest = max(topk)
-    within = correct_within(ranked[:, :deepest] == labels[:, None])
-    correct = {f"top{k}": within[:, k - 1] for k in topk}
+    within = correct_within(ranked[:, :deepest] == labels.astype(ranked.dtype)[:, None])
+    counts = {f"top{k}": (int(np.count_nonzero(within[:, k - 1])), len(labels)) for k in topk}
     if real_labels is not None:
-        scored = real_labels.counts > 0
-        real_within = correct_within(real_labels.contains(ranked[:, :deepest]))[scored]
-        correct.update({f"real_top{k}": real_within[:, k - 1] for k in topk})
-        excluded["real"] = int((~scored).sum())
+        scored = int(np.count_nonzero(real_labels.counts))
+        real_within = correct_within(real_labels.contains(ranked[:, :deepest]))
+        counts.update({f"real_top{k}": (int(np.count_nonzero(real_within[:, k - 1])), scored) for k in topk})
+        excluded["real"] = len(labels) - scored
         provenance["real_sha256"] = real_labels.sha256
     issue = known_issue(predictions.model, dataset.name)
     return EvaluationResult(
         dataset=dataset.name,
         model=predictions.model,
-        metrics=Accuracy.many(correct),
+        metrics=Accuracy.from_counts(counts),
         per_class=per_class_accuracy(within[:, 0], labels, len(dataset.classes)),
         excluded=excluded,
         flags=(issue,) if issue else (),
@@ -206,6 +206,13 @@ def _alignment(dataset: TestSet, predictions: Predictions) -> np.ndarray | None:
 
 
 def _check_class_range(ranked: np.ndarray, dataset: TestSet, predictions: Predictions) -> None:
+    scores = predictions.scores
+    if scores is not None and scores.shape[1] != len(dataset.classes):
+        raise PredictionsMismatchError(
+            f"the scores cover {scores.shape[1]} classes, {dataset.name} has {len(dataset.classes)} classes",
+            where=predictions.source or predictions.model,
+            fix="save one score per class of the test set's class list, in its order",
+        )
     top = int(ranked.max())
     if top >= len(dataset.classes):
         raise PredictionsMismatchError(
@@ -229,7 +236,8 @@ def _restrict(ranked: np.ndarray, scores: np.ndarray | None, subset: np.ndarray)
     if scores is not None:
         masked = np.full_like(scores, -np.inf)
         masked[:, subset] = scores[:, subset]
-        return rank_scores(masked, min(ranked.shape[1], len(subset)))
+        top = rank_scores(masked, ranked.shape[1])
+        return np.where(np.isin(top, subset), top, -1)  # k may exceed the subset: pad with "none"
     inside = np.isin(ranked, subset)
     order = np.argsort(~inside, axis=1, kind="stable")
     moved = np.take_along_axis(ranked, order, axis=1)

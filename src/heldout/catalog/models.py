@@ -1,0 +1,187 @@
+"""The catalog's tables (SQLAlchemy 2). The schema changes only through Alembic migrations.
+
+An *image* is anything a test set, a crowd task or a duplicate check can name: a candidate found
+by a source, or a reference image of the original dataset (by split). Its bytes live in the
+content-addressed store as a *blob*; an image may have no blob at all (metadata-only: a published
+candidate id or an ImageNet file name), so published tasks, answers and manifests import
+faithfully. Identical bytes are one blob shared by every image that has them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Blacklist",
+    "Blob",
+    "Candidate",
+    "Image",
+    "ImageClass",
+    "Run",
+    "SearchQuery",
+    "Source",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=False)}
+
+
+class ImageClass(Base):
+    """A class of the project's class set; ``class_id`` is the class index."""
+
+    __tablename__ = "class"
+
+    class_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    names: Mapped[list[Any]]
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Source(Base):
+    """Where candidates came from: a Flickr search, a folder, a URL list, a reference set."""
+
+    __tablename__ = "source"
+
+    source_id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    uri: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("kind", "uri", name="uq_source_kind_uri"),)
+
+
+class SearchQuery(Base):
+    """One query of a search source over one date window, with its paging cursor.
+
+    ``status``: ``pending`` (next page is ``next_page``), ``done``, or ``split`` (more results
+    than the engine returns for one query; replaced by two queries over halves of the window).
+    """
+
+    __tablename__ = "search_query"
+
+    search_query_id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.source_id"))
+    class_key: Mapped[str] = mapped_column(String(64))
+    search_key: Mapped[str] = mapped_column(Text)
+    min_date: Mapped[str] = mapped_column(String(32))
+    max_date: Mapped[str] = mapped_column(String(32))
+    budget: Mapped[int]
+    next_page: Mapped[int] = mapped_column(default=1)
+    found: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("search_query.search_query_id"))
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint(
+            "source_id", "class_key", "search_key", "min_date", "max_date", name="uq_search_query_window"
+        ),
+    )
+
+
+class Blob(Base):
+    """Stored bytes, by sha256 of the original; renditions are derived and keyed by the same hash."""
+
+    __tablename__ = "blob"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int]
+    format: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int]
+    height: Mapped[int]
+    renditions: Mapped[list[Any]]
+    flags: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+
+
+class Image(Base):
+    """A candidate or reference image; ``status`` is pending, stored, bad or metadata."""
+
+    __tablename__ = "image"
+
+    image_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    split: Mapped[str | None] = mapped_column(String(16))
+    class_key: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(ForeignKey("blob.sha256"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(Text)
+    """Where the bytes come from before ingest: a URL or a local path."""
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_image_status_role", "status", "role"),
+        Index("ix_image_class_key", "class_key"),
+        Index("ix_image_sha256", "sha256"),
+    )
+
+
+class Candidate(Base):
+    """The search record of a candidate image, in the fields of the published search results."""
+
+    __tablename__ = "candidate"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.source_id"))
+    search_query_id: Mapped[int | None] = mapped_column(ForeignKey("search_query.search_query_id"))
+    id_search_engine: Mapped[str | None] = mapped_column(String(64))
+    search_key: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    url_type: Mapped[str | None] = mapped_column(String(16))
+    license: Mapped[str | None] = mapped_column(String(16))
+    owner: Mapped[str | None] = mapped_column(String(128))
+    date_taken: Mapped[str | None] = mapped_column(String(32))
+    date_upload_search_engine: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    record: Mapped[dict[str, Any]]
+    """The full record as found (published format), so it round-trips exactly."""
+
+    __table_args__ = (Index("ix_candidate_id_search_engine", "id_search_engine"),)
+
+
+class Blacklist(Base):
+    """Images excluded from every later stage, with the reason."""
+
+    __tablename__ = "blacklist"
+
+    image_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Run(Base):
+    """Every stage run leaves a record: what ran, with which parameters, version and seed, and how it ended."""
+
+    __tablename__ = "run"
+
+    run_id: Mapped[int] = mapped_column(primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any]]
+    package_version: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    counts: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

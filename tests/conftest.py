@@ -1,0 +1,211 @@
+"""Shared fixtures. Real public data comes from ../shared/data (never copied into the repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HELDOUT_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public ImageNetV2 / ReaL release files; tests that need them skip, saying why, without."""
+    if not (SHARED_DATA / "imagenetv2").is_dir():
+        pytest.skip(f"public data not found at {SHARED_DATA} (set HELDOUT_DATA to its folder)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def predictions_dir(shared_data: Path) -> Path:
+    """The published layout <dataset>/<model>.npy of 67 models' top-5 predictions."""
+    return shared_data / "imagenetv2" / "predictions"
+
+
+@pytest.fixture()
+def run_cli(capsys):
+    """Run ``heldout ARGS...`` in-process: returns (exit code, stdout, stderr)."""
+    from heldout.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL 15 cluster on 127.0.0.1 (initdb/pg_ctl; as user postgres when root)."""
+    import getpass
+    import shutil
+    import subprocess
+
+    bindir = Path("/usr/lib/postgresql/15/bin")
+    initdb = bindir / "initdb" if (bindir / "initdb").exists() else shutil.which("initdb")
+    pg_ctl = bindir / "pg_ctl" if (bindir / "pg_ctl").exists() else shutil.which("pg_ctl")
+    assert initdb and pg_ctl, (
+        "PostgreSQL server binaries (initdb, pg_ctl) are required: apt-get install postgresql"
+    )
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="heldout-pg-"))  # pytest's tmp dirs are 0700: postgres can't enter
+    data = base / "data"
+    as_root = os.geteuid() == 0
+    user = "postgres" if as_root else getpass.getuser()
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    if as_root:
+        shutil.chown(base, "postgres")
+        base.chmod(0o755)
+    port = _free_port()
+    subprocess.run(
+        [*prefix, str(initdb), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *prefix,
+            str(pg_ctl),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -h 127.0.0.1 -k {base} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg://{user}@127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [*prefix, str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture()
+def postgres_url(postgres_server, request):
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import re
+    import uuid
+
+    import psycopg
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name)[:40].lower() + "_" + uuid.uuid4().hex[:6]
+    admin = postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1; sets the endpoint and dummy credentials for the session."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {
+        k: os.environ.get(k)
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELDOUT_S3_ENDPOINT", "AWS_DEFAULT_REGION")
+    }
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        HELDOUT_S3_ENDPOINT=endpoint,
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture()
+def s3_url(s3_server, request):
+    """A fresh bucket (and prefix) on the moto server, as s3://bucket/prefix."""
+    import uuid
+
+    import boto3
+
+    bucket = "heldout-" + uuid.uuid4().hex[:12]
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/store"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request):
+    """Run a catalog test on both backends."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture()
+def project(tmp_path, catalog_url):
+    """A new ImageNet-1k project, on SQLite and on PostgreSQL."""
+    from heldout.project import Project
+
+    with Project.create(tmp_path / "project", catalog_url=catalog_url) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def photo_bytes() -> dict[str, bytes]:
+    """JPEG bytes of real photos (skimage.data), by photo name."""
+    import io
+
+    import skimage.data
+    from PIL import Image
+
+    out = {}
+    for name in ("chelsea", "coffee", "rocket", "astronaut", "camera", "coins", "immunohistochemistry"):
+        buffer = io.BytesIO()
+        Image.fromarray(getattr(skimage.data, name)()).convert("RGB").save(buffer, "JPEG", quality=92)
+        out[name] = buffer.getvalue()
+    return out
+
+
+@pytest.fixture()
+def photo_folder(tmp_path, photo_bytes) -> Path:
+    """<class id>/<file>.jpg with real photos: 2 classes, 5 files (one byte-identical pair across names)."""
+    root = tmp_path / "photos"
+    layout = {
+        "n02123045": {"chelsea.jpg": "chelsea", "camera.jpg": "camera", "coins.jpg": "coins"},
+        "n07920052": {"coffee.jpg": "coffee", "coffee-copy.jpg": "coffee"},
+    }
+    for class_key, files in layout.items():
+        (root / class_key).mkdir(parents=True)
+        for name, photo in files.items():
+            (root / class_key / name).write_bytes(photo_bytes[photo])
+    return root
