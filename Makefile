@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := torch,postgres,s3,test
 # Debian packages the project uses (installed with apt-get when root).
-APT_PACKAGES := postgresql
+APT_PACKAGES := postgresql dataset-fashion-mnist
 TEST_TIMEOUT ?= 20m
 
 .PHONY: setup demo test bench lint format clean

@@ -12,10 +12,10 @@ quality 90, with the same LANCZOS filter.
   is still at least twice the rendition size, and validates more than the baseline does
   (truncation, PNG checksums, bombs, sizes).
 
-The photos are made from the bundled sample photos (skimage.data, and scikit-learn's two if it is
-installed) by random crops, flips and aspect ratios, then written as JPEGs (quality 85-95, some
-progressive, mild noise so camera-size files have camera-like sizes): half camera-size (3000-4000
-px on the long side), half web-size (500-1024 px). To keep generation short, each camera-size
+The photos are made from the bundled sample photos (skimage.data, plus scikit-learn's two when it
+is installed, which changes the set) by random crops, flips and aspect ratios, then written as
+JPEGs (quality 85-95, some progressive, mild noise so camera-size files have camera-like sizes):
+half camera-size (3000-4000 px on the long side), half web-size (500-1024 px). To keep generation short, each camera-size
 encode is written ten times with a different EXIF block (orientation 1, 3, 6 or 8 and a unique
 description), so the files differ in bytes, sha256 and orientation but ten share their pixel
 data; every web-size file is its own encode. Generation is not timed.
@@ -39,6 +39,7 @@ import hashlib
 import io
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -235,23 +236,42 @@ def ours_one(path: str) -> PreparedImage:
     return prepare(Path(path).read_bytes(), name=path)
 
 
-def run_baseline(
-    paths: Sequence[str], reducing_gap: float | None
-) -> tuple[list[float], list[dict[str, bytes]]]:
-    seconds, results = [], []
-    for path in paths:
-        start = time.perf_counter()
-        results.append(baseline_one(path, reducing_gap))
-        seconds.append(time.perf_counter() - start)
-    return seconds, results
+@dataclass
+class BaselineRun:
+    """Per-image wall and CPU seconds of the baseline on ``indices``, and its renditions."""
+
+    indices: list[int]
+    wall_s: list[float]
+    cpu_s: list[float]
+    renditions: list[dict[str, bytes]]
 
 
-def run_ours(paths: Sequence[str], workers: int) -> tuple[float, list[PreparedImage]]:
+def run_baseline(paths: Sequence[str], indices: Sequence[int], reducing_gap: float | None) -> BaselineRun:
+    run = BaselineRun(list(indices), [], [], [])
+    for index in indices:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run.renditions.append(baseline_one(paths[index], reducing_gap))
+        run.wall_s.append(time.perf_counter() - wall)
+        run.cpu_s.append(time.process_time() - cpu)
+    return run
+
+
+def run_ours(paths: Sequence[str], workers: int) -> tuple[float, float, list[PreparedImage]]:
+    """Wall seconds, CPU seconds (workers + this process) and results of ours on every file."""
     chunksize = max(1, len(paths) // (workers * 16))
-    start = time.perf_counter()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu = time.perf_counter(), time.process_time()
     with ProcessPoolExecutor(workers) as pool:
         results = list(pool.map(ours_one, paths, chunksize=chunksize))
-    return time.perf_counter() - start, results
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (
+        time.process_time()
+        - cpu
+        + (after.ru_utime + after.ru_stime)
+        - (children.ru_utime + children.ru_stime)
+    )
+    return wall, cpu, results
 
 
 def jpeg_size(data: bytes) -> Size:
@@ -300,18 +320,29 @@ def main(argv: list[str] | None = None) -> None:
             f"{len(files) - n_camera} web-size {WEB_PX[0]}-{WEB_PX[1]} px; {megabytes:,.0f} MB; "
             f"{len(sources())} source photos) in {time.perf_counter() - start:.1f} s (not timed)"
         )
-
+        # Half the baseline's sample runs before ours and half after, so a change in other load on
+        # the machine during the run does not favour either side.
         sample = baseline_sample(kinds, args.baseline_count, args.seed)
-        base_seconds, base_results = run_baseline([paths[i] for i in sample], args.baseline_reducing_gap)
-        ours_seconds, ours_results = run_ours(paths, args.workers)
+        before = run_baseline(paths, sample[0::2], args.baseline_reducing_gap)
+        ours_wall, ours_cpu, ours_results = run_ours(paths, args.workers)
+        after = run_baseline(paths, sample[1::2], args.baseline_reducing_gap)
 
-    base_total = report_baseline(kinds, sample, base_seconds, args.baseline_reducing_gap)
-    print(
-        f"ours (prepare, JPEG draft decoding, {args.workers} worker processes): "
-        f"{len(paths)} images in {ours_seconds:.1f} s, {len(paths) / ours_seconds:.1f} images/s"
+    baseline = BaselineRun(
+        before.indices + after.indices,
+        before.wall_s + after.wall_s,
+        before.cpu_s + after.cpu_s,
+        before.renditions + after.renditions,
     )
-    check_sizes(files, ours_results, sample, base_results)
-    ratio = base_total / ours_seconds
+    base_wall, base_cpu = report_baseline(kinds, baseline, args.baseline_reducing_gap)
+    print(
+        f"ours (prepare, JPEG draft decoding, {args.workers} worker processes): {len(paths)} images in "
+        f"{ours_wall:.1f} s, {len(paths) / ours_wall:.1f} images/s; CPU {ours_cpu:.1f} s (workers + parent)"
+    )
+    print(
+        f"CPU-time ratio (baseline / ours; less sensitive to other load on the machine): {base_cpu / ours_cpu:.1f}x"
+    )
+    check_sizes(files, ours_results, baseline)
+    ratio = base_wall / ours_wall
     print(
         f"\ngoal: ratio >= {GOAL:g}x with identical rendition sizes -> {'met' if ratio >= GOAL else 'NOT met'}"
     )
@@ -319,60 +350,59 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def baseline_sample(kinds: np.ndarray, baseline_count: int, seed: int) -> list[int]:
-    """Indices the baseline is timed on: all of them, or a seeded sample with half of each size."""
-    if baseline_count <= 0 or baseline_count >= len(kinds):
-        return list(range(len(kinds)))
+    """Indices the baseline is timed on, in a seeded random order: all, or half of each size."""
     rng = np.random.default_rng(seed + 1)
+    if baseline_count <= 0 or baseline_count >= len(kinds):
+        return rng.permutation(len(kinds)).tolist()
     picked = []
     for kind, n in (("camera", baseline_count // 2), ("web", baseline_count - baseline_count // 2)):
         candidates = np.flatnonzero(kinds == kind)
         picked.extend(rng.choice(candidates, size=min(n, len(candidates)), replace=False).tolist())
-    return sorted(picked)
+    return rng.permutation(picked).tolist()
 
 
 def check_sizes(
-    files: list[tuple[str, str, Size, int]],
-    ours: list[PreparedImage],
-    sample: list[int],
-    baseline: list[dict[str, bytes]],
+    files: list[tuple[str, str, Size, int]], ours: list[PreparedImage], baseline: BaselineRun
 ) -> None:
-    """Every rendition of ours has the plain size; on the sample, the baseline's sizes equal ours."""
+    """Every rendition of ours has the plain size; where the baseline ran, its sizes equal ours."""
     for (path, _, stored, orientation), result in zip(files, ours, strict=True):
         sizes = (jpeg_size(result.renditions["500"]), jpeg_size(result.renditions["256"]))
-        if sizes != (plain_500_size(stored, orientation), (256, 256)):
-            sys.exit(
-                f"FAIL {path}: our renditions are {sizes}, a plain decode gives {plain_500_size(stored, orientation)}"
-            )
-    for index, renditions in zip(sample, baseline, strict=True):
+        expected = (plain_500_size(stored, orientation), (256, 256))
+        if sizes != expected:
+            sys.exit(f"FAIL {path}: our renditions are {sizes}, a plain full decode gives {expected}")
+    for index, renditions in zip(baseline.indices, baseline.renditions, strict=True):
         base = (jpeg_size(renditions["500"]), jpeg_size(renditions["256"]))
         mine = (jpeg_size(ours[index].renditions["500"]), jpeg_size(ours[index].renditions["256"]))
         if base != mine:
             sys.exit(f"FAIL {files[index][0]}: baseline renditions {base}, ours {mine}")
     print(
         f"rendition sizes: all {len(ours)} of ours equal a plain full decode's (500 px longer side, "
-        f"256 x 256); the baseline's equal ours on all {len(sample)} it ran on"
+        f"256 x 256); the baseline's equal ours on all {len(baseline.indices)} it ran on"
     )
 
 
-def report_baseline(
-    kinds: np.ndarray, sample: list[int], seconds: list[float], reducing_gap: float | None
-) -> float:
-    """Print the baseline's per-size times; returns its (measured or extrapolated) total seconds."""
-    sampled = kinds[sample]
-    times = np.asarray(seconds)
-    per_image = {kind: float(times[sampled == kind].mean()) for kind in ("camera", "web")}
-    total = sum(per_image[kind] * int((kinds == kind).sum()) for kind in per_image)
-    how = "measured" if len(sample) == len(kinds) else f"extrapolated from {len(sample)} timed"
+def report_baseline(kinds: np.ndarray, run: BaselineRun, reducing_gap: float | None) -> tuple[float, float]:
+    """Print the baseline's per-size times; returns its (measured or extrapolated) wall and CPU seconds."""
+    sampled = kinds[run.indices]
+    counts = {kind: int((kinds == kind).sum()) for kind in ("camera", "web")}
+
+    def total(seconds: list[float]) -> tuple[float, dict[str, float]]:
+        per_image = {kind: float(np.asarray(seconds)[sampled == kind].mean()) for kind in counts}
+        return sum(per_image[kind] * counts[kind] for kind in counts), per_image
+
+    wall, per_image = total(run.wall_s)
+    cpu, _ = total(run.cpu_s)
+    how = "measured" if len(run.indices) == len(kinds) else f"extrapolated from {len(run.indices)} timed"
     gap = "" if reducing_gap is None else f", reducing_gap={reducing_gap:g}"
     print(
         f"baseline (sequential: full decode, exif_transpose, RGB, 2 LANCZOS resizes{gap}, 2 JPEG encodes): "
         f"{per_image['camera']:.3f} s per camera-size image, {per_image['web']:.3f} s per web-size image"
     )
     print(
-        f"baseline: {len(kinds)} images in {total:.1f} s ({how}; {float(times.sum()):.1f} s spent), "
-        f"{len(kinds) / total:.1f} images/s"
+        f"baseline: {len(kinds)} images in {wall:.1f} s ({how}, half before ours and half after; "
+        f"{sum(run.wall_s):.1f} s spent), {len(kinds) / wall:.1f} images/s; CPU {cpu:.1f} s"
     )
-    return total
+    return wall, cpu
 
 
 if __name__ == "__main__":

@@ -209,3 +209,77 @@ def photo_folder(tmp_path, photo_bytes) -> Path:
         for name, photo in files.items():
             (root / class_key / name).write_bytes(photo_bytes[photo])
     return root
+
+
+@pytest.fixture(scope="session")
+def real_answers(shared_data):
+    """The 924,810 ReaL rater answers as Answers, with group = "is the image's original label"."""
+    import numpy as np
+
+    from heldout.answers import answers_from_onehot
+
+    with np.load(shared_data / "real" / "raters.npz") as data:
+        tensor, info, ids = data["tensor"], data["info"], data["ids"]
+    original = np.loadtxt(shared_data / "real" / "val_original_labels.txt", dtype=np.int64)
+    position = (
+        np.char.replace(np.char.replace(info[:, 0], "ILSVRC2012_val_", ""), ".JPEG", "").astype(np.int64) - 1
+    )
+    answers = answers_from_onehot(
+        tensor, question_ids=np.arange(len(info)), worker_ids=ids, source="raters.npz"
+    )
+    from dataclasses import replace
+
+    return replace(answers, group=(info[:, 1].astype(np.int64) == original[position]).astype(np.int64))
+
+
+@pytest.fixture(scope="session")
+def real_scores(shared_data):
+    """The released Dawid–Skene scores, aligned with real_answers' questions."""
+    import numpy as np
+
+    with np.load(shared_data / "real" / "scores.npz") as data:
+        return data["tensor"]
+
+
+@pytest.fixture(scope="session")
+def real_project(shared_data, tmp_path_factory):
+    """A SQLite project holding the whole ReaL answer release (imported once per session)."""
+    from heldout.crowd import import_real
+    from heldout.project import Project
+
+    project = Project.create(tmp_path_factory.mktemp("real") / "project")
+    report = import_real(project, shared_data / "real")
+    yield project, report
+    project.close()
+
+
+@pytest.fixture()
+def real_slice(real_slice_master, tmp_path):
+    """A private copy of the ReaL slice (tests may corrupt it)."""
+    import shutil
+
+    return Path(shutil.copytree(real_slice_master, tmp_path / "real-slice"))
+
+
+@pytest.fixture(scope="session")
+def real_slice_master(shared_data, tmp_path_factory):
+    """The ReaL answer files cut to the first 3,000 questions (golden files kept whole when inside)."""
+    import numpy as np
+
+    out = tmp_path_factory.mktemp("real-slice")
+    with np.load(shared_data / "real" / "raters.npz") as data:
+        info = data["info"][:3000]
+        np.savez(out / "raters.npz", tensor=data["tensor"][:, :3000], info=info, ids=data["ids"])
+    keep = {tuple(row) for row in info.tolist()}
+    for name in ("golden", "raters_golden"):
+        with np.load(shared_data / "real" / f"{name}.npz") as data:
+            inside = np.array([tuple(row) in keep for row in data["info"].tolist()])
+            np.savez(
+                out / f"{name}.npz",
+                tensor=data["tensor"][:, inside],
+                info=data["info"][inside],
+                ids=data["ids"],
+            )
+    with np.load(shared_data / "real" / "scores.npz") as data:
+        np.savez(out / "scores.npz", tensor=data["tensor"][:3000], info=data["info"][:3000])
+    return out

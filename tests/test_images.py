@@ -214,7 +214,7 @@ BAD = {
     "api-error.json": "JSON document, not an image",
     "drawing.svg": "SVG drawing",
     "bomb.png": "decompression bomb",
-    "strip.png": "absurd dimensions 70000 x 100",
+    "strip.png": "absurd dimensions: 70000 x 100",
     "too-small.png": "too small: 40 x 60",
     "thin.png": "too small: 1 x 5000",
     "random.bin": "unknown format",
@@ -373,9 +373,15 @@ def test_loading_truncated_images_setting_is_restored(corpus, monkeypatch):
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True
 
 
-def test_max_pixels_refuses_an_image_before_decoding_it(corpus):
+def test_max_pixels_refuses_a_real_image_over_the_limit(corpus):
     with pytest.raises(ImageError, match="decompression bomb: 600 x 400 = 240,000 pixels"):
         prepare(corpus["photo.png"], max_pixels=100_000)
+
+
+def test_max_pixels_is_checked_before_any_pixel_is_decoded():
+    claims_20_megapixels = png_claiming(5000, 4000)  # its pixel data would fail to decode
+    with pytest.raises(ImageError, match="decompression bomb"):
+        prepare(claims_20_megapixels, max_pixels=1_000_000)
 
 
 def test_min_side_px_is_configurable(corpus):
@@ -546,7 +552,7 @@ def test_corrupt_exif_leaves_the_image_unturned(prepared):
 
 
 # --------------------------------------------------------------------------------------------------
-# Helpers.
+# Trailing data, rendition_size, decode.
 
 
 def test_trailing_garbage_gives_the_same_renditions_as_the_clean_jpeg(prepared):

@@ -20,7 +20,7 @@ import numpy as np
 
 from heldout.errors import ClassSetError
 
-__all__ = ["ClassInfo", "ClassSet", "load_class_set"]
+__all__ = ["BUILTIN_CLASS_SETS", "ClassInfo", "ClassSet", "load_class_set"]
 
 _SYNONYM_SEPARATOR = ";"
 
@@ -158,10 +158,16 @@ class ClassSet(Sequence[ClassInfo]):
         )
 
 
+BUILTIN_CLASS_SETS = ("imagenet-1k", "fashion-mnist")
+
+
 def load_class_set(name_or_path: str | Path) -> ClassSet:
-    """``"imagenet-1k"`` for the built-in classes, else a CSV/JSON file path."""
+    """A built-in class set by name (``imagenet-1k``, ``fashion-mnist``), else a CSV/JSON file path."""
     if str(name_or_path) == "imagenet-1k":
         return ClassSet.imagenet1k()
+    if str(name_or_path) in BUILTIN_CLASS_SETS:
+        raw = resources.files("heldout").joinpath(f"data/{name_or_path}.json").read_bytes()
+        return _from_records(json.loads(raw), where=str(name_or_path))
     return ClassSet.from_file(name_or_path)
 
 

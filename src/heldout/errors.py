@@ -21,6 +21,7 @@ to know which library was underneath.
     │   ├── ManifestError
     │   └── ManifestMismatchError
     ├── LabelsError
+    ├── AggregationError
     └── EvaluationError
         └── PredictionsMismatchError
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AggregationError",
     "ChecksumMismatchError",
     "ClassSetError",
     "ConfigError",
@@ -133,6 +135,10 @@ class ManifestMismatchError(DatasetError):
 
 class LabelsError(HeldoutError):
     """A label file (ReaL lists, original labels) is malformed."""
+
+
+class AggregationError(HeldoutError):
+    """Answers cannot be aggregated (malformed arrays, unknown workers or questions, degenerate data)."""
 
 
 class EvaluationError(HeldoutError):

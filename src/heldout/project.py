@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from heldout import __version__
 from heldout.catalog import ImageClass, Run, current_revision, head_revision, is_known_revision, upgrade
-from heldout.classes import ClassSet, load_class_set
+from heldout.classes import BUILTIN_CLASS_SETS, ClassSet, load_class_set
 from heldout.config import CONFIG_FILE, ProjectConfig
 from heldout.errors import ConfigError, ProjectError, ProjectNotFoundError, SchemaVersionError
 from heldout.store import ImageStore
@@ -198,7 +198,7 @@ class Project:
 
 
 def _resolve_classes(classes: str, root: Path) -> str | Path:
-    if classes == "imagenet-1k":
+    if classes in BUILTIN_CLASS_SETS:
         return classes
     path = Path(classes)
     return path if path.is_absolute() else root / path

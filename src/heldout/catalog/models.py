@@ -12,10 +12,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "Answer",
+    "Assignment",
     "Base",
     "Blacklist",
     "Blob",
@@ -23,8 +36,13 @@ __all__ = [
     "Image",
     "ImageClass",
     "Run",
+    "Score",
     "SearchQuery",
     "Source",
+    "Task",
+    "TaskQuestion",
+    "Question",
+    "Worker",
 ]
 
 NAMING_CONVENTION = {
@@ -185,3 +203,111 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class Worker(Base):
+    """Someone who answers questions: a crowd worker or an expert. ``external_id`` is opaque
+    (a hash of the platform's worker id, or the id a public release used)."""
+
+    __tablename__ = "worker"
+
+    worker_id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="crowd")
+    created_at: Mapped[datetime]
+
+
+class Task(Base):
+    """A unit of crowd work: a grid (questions sharing a class), a verify task (the candidate
+    classes of one image), or a batch of imported answers."""
+
+    __tablename__ = "task"
+
+    task_id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    class_key: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Question(Base):
+    """Does image ``image_id`` show an object of class ``class_key``? Golden questions have expert answers."""
+
+    __tablename__ = "question"
+
+    question_id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"))
+    class_key: Mapped[str] = mapped_column(String(64))
+    is_golden: Mapped[bool] = mapped_column(default=False)
+    is_original_label: Mapped[bool] = mapped_column(default=False)
+    """The class is the image's label in the original dataset (a grouping for priors)."""
+    published_score: Mapped[float | None]
+    """A score released with imported answers (ReaL's Dawid–Skene scores), for comparison."""
+
+    __table_args__ = (UniqueConstraint("image_id", "class_key", name="uq_question_image_class"),)
+
+
+class TaskQuestion(Base):
+    """A question shown in a task, at a position, as a candidate or a positive/negative control."""
+
+    __tablename__ = "task_question"
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.task_id"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    question_id: Mapped[int] = mapped_column(ForeignKey("question.question_id"))
+    role: Mapped[str] = mapped_column(String(16), default="candidate")
+
+    __table_args__ = (Index("ix_task_question_question_id", "question_id"),)
+
+
+class Assignment(Base):
+    """One worker's go at one task; only submitted or approved assignments count."""
+
+    __tablename__ = "assignment"
+
+    assignment_id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.task_id"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.worker_id"))
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="submitted")
+    started_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "worker_id", name="uq_assignment_task_worker"),
+        Index("ix_assignment_worker_id", "worker_id"),
+    )
+
+
+class Answer(Base):
+    """One worker's reply to one question within an assignment: 0 = no, 1 = maybe, 2 = yes."""
+
+    __tablename__ = "answer"
+
+    answer_id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.assignment_id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("question.question_id"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.worker_id"))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    answered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "question_id", name="uq_answer_assignment_question"),
+        Index("ix_answer_question_id", "question_id"),
+        Index("ix_answer_worker_id", "worker_id"),
+    )
+
+
+class Score(Base):
+    """An aggregated score of a question by one method (``frequency``, ``dawid-skene``, ...),
+    with the number of answers behind it; rewritten by each aggregation run."""
+
+    __tablename__ = "score"
+
+    question_id: Mapped[int] = mapped_column(ForeignKey("question.question_id"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[float]
+    annotations: Mapped[int]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.run_id"))

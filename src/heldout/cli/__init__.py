@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from heldout.cli import blacklist, classes, collect, datasets, demo, evaluate, project
+from heldout.cli import aggregate, blacklist, classes, collect, datasets, demo, evaluate, project
 from heldout.errors import HeldoutError
 
 __all__ = ["app", "main"]
@@ -37,6 +37,8 @@ app.add_typer(blacklist.app, name="blacklist")
 app.add_typer(collect.app, name="collect")
 app.command("ingest")(collect.ingest)
 app.command("add-reference")(collect.add_reference)
+app.add_typer(aggregate.answers_app, name="answers")
+app.add_typer(aggregate.app, name="aggregate")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

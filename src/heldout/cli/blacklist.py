@@ -56,4 +56,4 @@ def list_(project: ProjectOption = Path(".")) -> None:
     """
     with open_project(project) as opened:
         for image_id, reason in list_blacklist(opened):
-            console.print(f"{image_id}\t{reason}")
+            typer.echo(f"{image_id}\t{reason}")  # plain tab-separated text: no rich markup or tab expansion

@@ -9,7 +9,7 @@ import typer
 
 from heldout.cli._project import ProjectOption, open_project
 from heldout.cli._render import console, progress_bar
-from heldout.collect import CollectReport, FlickrSource, FolderSource, UrlListSource, collect
+from heldout.collect import CollectReport, FlickrSource, FolderSource, IdxSource, UrlListSource, collect
 from heldout.collect.reference import add_reference as add_reference_images
 from heldout.ingest import ingest as ingest_images
 from heldout.ingest import write_bad_file_report
@@ -64,6 +64,24 @@ def urls(
     """
     with open_project(project) as opened:
         _report(_run(opened, UrlListSource(listing), classes))
+
+
+@app.command("idx")
+def idx(
+    images: Annotated[Path, typer.Argument(help="IDX image file (e.g. t10k-images-idx3-ubyte.gz).")],
+    labels: Annotated[Path, typer.Argument(help="IDX label file; labels index the project's classes.")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N images.")] = None,
+    project: ProjectOption = Path("."),
+    classes: ClassesOption = None,
+) -> None:
+    """Add the images of an IDX (MNIST-format) file pair as candidates, e.g. Debian's Fashion-MNIST.
+
+    Example:
+
+        heldout collect idx /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz -P fmnist
+    """
+    with open_project(project) as opened:
+        _report(_run(opened, IdxSource(images, labels, limit=limit), classes))
 
 
 def ingest(

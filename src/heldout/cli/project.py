@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -11,13 +12,17 @@ from rich.table import Table
 from heldout.check import check as check_project
 from heldout.cli._project import ProjectOption, open_project
 from heldout.cli._render import console, progress_bar
+from heldout.config import CONFIG_FILE
+from heldout.errors import HeldoutError
 from heldout.project import Project
 from heldout.status import project_status
 
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder of the new project.")],
-    classes: Annotated[str, typer.Option(help="imagenet-1k, or a CSV/JSON class list.")] = "imagenet-1k",
+    classes: Annotated[
+        str, typer.Option(help="imagenet-1k, or a CSV/JSON class list (a path from here).")
+    ] = "imagenet-1k",
     db: Annotated[str | None, typer.Option(help="Catalog URL (default: SQLite file in the project).")] = None,
     store: Annotated[str | None, typer.Option(help="Image store: a folder or s3://bucket/prefix.")] = None,
 ) -> None:
@@ -27,7 +32,19 @@ def init(
 
         heldout init my-testset --classes imagenet-1k --db postgresql+psycopg://me@localhost/heldout
     """
-    project = Project.create(directory, classes=classes, catalog_url=db, store_url=store)
+    if Path(classes).suffix or Path(classes).is_file():  # a class file: relative to here, not the project
+        classes = str(Path(classes).resolve())
+    root = directory.resolve()
+    existed, had_config = root.exists(), (root / CONFIG_FILE).exists()
+    try:
+        project = Project.create(root, classes=classes, catalog_url=db, store_url=store)
+    except HeldoutError:
+        if not had_config:  # e.g. the catalog cannot be reached: leave no half-made project behind
+            if existed:
+                (root / CONFIG_FILE).unlink(missing_ok=True)
+            else:
+                shutil.rmtree(root, ignore_errors=True)
+        raise
     console.print(
         f"created {project.root} ({len(project.classes)} classes, catalog {project.config.catalog_url})"
     )
@@ -44,7 +61,9 @@ def status(project: ProjectOption = Path(".")) -> None:
     with open_project(project) as opened:
         report = project_status(opened)
     statuses = sorted(report.totals)
-    table = Table(title=f"candidates per class ({len(report.per_class)} classes with candidates)")
+    # a title wider than the table would wrap mid-word: print it as a line of its own
+    console.print(f"candidates per class ({len(report.per_class)} classes with candidates)")
+    table = Table()
     table.add_column("class")
     for name in statuses:
         table.add_column(name, justify="right")

@@ -16,6 +16,7 @@ from heldout.catalog import Candidate, Image
 from heldout.collect.candidates import add_candidates, source_row
 from heldout.collect.flickr import FlickrSource, read_search_results, write_search_results
 from heldout.collect.folder import FolderSource
+from heldout.collect.idx import IdxSource, read_idx
 from heldout.collect.records import CandidateRecord, Source, content_id, flickr_id
 from heldout.collect.urls import UrlListSource
 from heldout.errors import ConfigError
@@ -26,12 +27,14 @@ __all__ = [
     "CollectReport",
     "FlickrSource",
     "FolderSource",
+    "IdxSource",
     "Source",
     "UrlListSource",
     "add_candidates",
     "collect",
     "content_id",
     "flickr_id",
+    "read_idx",
     "read_search_results",
     "write_search_results",
 ]

@@ -3,7 +3,8 @@
 A candidate's id is the sha1 of its bytes, so a URL is downloaded when it is collected and its
 original bytes go straight into the store (``location = sha256:<hex>``); ingest then makes the
 renditions. A URL that fails is recorded under the sha1 of the URL itself with its reason, and
-tried again on the next run; URLs already collected are skipped, so a rerun resumes.
+tried again on the next run; URLs already collected are skipped, so a rerun resumes. As in a
+folder, the same bytes under a second class become a second candidate, sha1(id + "," + class id).
 """
 
 from __future__ import annotations
@@ -56,34 +57,42 @@ class UrlListSource:
             ).all()
         done = {url for url, status in known if status != "failed"}
         retried = {url for url, status in known if status == "failed"}
-        todo = [(url, key) for url, key in rows if url not in done]
-        classes = dict(todo)
+        classes: dict[str, list[str]] = {}  # a URL listed for several classes is downloaded once
+        for url, key in rows:
+            if url not in done and key not in classes.setdefault(url, []):
+                classes[url].append(key)
         batch: list[CandidateRecord] = []
-        for result in download_many([url for url, _ in todo], project.config.download):
-            key = classes[result.url]
+        for result in download_many(list(classes), project.config.download):
             if result.ok:
                 sha256 = hashlib.sha256(result.data).hexdigest()
                 project.store.put(project.store.key(sha256), result.data)
                 if result.url in retried:
                     _forget(project, url_id(result.url))
-                record = CandidateRecord(
-                    image_id=content_id(result.data),
-                    class_key=key,
-                    location=f"sha256:{sha256}",
-                    url=result.url,
-                )
+                image_id = content_id(result.data)
+                records = [
+                    CandidateRecord(
+                        image_id=image_id,
+                        class_key=key,
+                        location=f"sha256:{sha256}",
+                        url=result.url,
+                        alternate_id=hashlib.sha1(f"{image_id},{key}".encode()).hexdigest(),
+                    )
+                    for key in classes[result.url]
+                ]
             elif result.url in retried:
                 continue  # still failing: its failed row is already there
             else:
-                record = CandidateRecord(
-                    image_id=url_id(result.url),
-                    class_key=key,
-                    location=result.url,
-                    url=result.url,
-                    failure=result.error,
-                )
-            batch.append(record)
-            if len(batch) == _BATCH:
+                records = [
+                    CandidateRecord(
+                        image_id=url_id(result.url),
+                        class_key=classes[result.url][0],
+                        location=result.url,
+                        url=result.url,
+                        failure=result.error,
+                    )
+                ]
+            batch.extend(records)
+            if len(batch) >= _BATCH:
                 yield batch
                 batch = []
         if batch:
@@ -99,9 +108,12 @@ class UrlListSource:
                     fix="add a header row: url,class",
                 )
             for line, row in enumerate(reader, start=2):
-                if not row["url"].startswith(("http://", "https://")):
-                    raise SourceError(f"line {line}: not an http(s) URL: {row['url']!r}", where=self.listing)
-                yield row["url"], row["class"]
+                url, key = (row["url"] or "").strip(), (row["class"] or "").strip()  # None: a short row
+                if not url.startswith(("http://", "https://")):
+                    raise SourceError(f"line {line}: not an http(s) URL: {url!r}", where=self.listing)
+                if not key:
+                    raise SourceError(f"line {line}: no class for {url}", where=self.listing)
+                yield url, key
 
 
 def _forget(project: Any, image_id: str) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betaincinv
 
 from heldout.datasets.real import RealLabels
+from heldout.stats import clopper_pearson
 
 __all__ = [
     "Accuracy",
@@ -92,21 +92,3 @@ def per_class_accuracy(correct: np.ndarray, labels: np.ndarray, num_classes: int
     hits = np.bincount(labels[correct], minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, 100.0 * hits / totals, np.nan)
-
-
-def clopper_pearson(
-    correct: np.ndarray | int, total: np.ndarray | int, *, confidence: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact binomial interval for the proportion ``correct / total`` (as fractions).
-
-    The Beta quantiles come from ``scipy.special.betaincinv`` directly: ``beta.ppf`` computes
-    the same values with several times the argument checking per call.
-    """
-    correct = np.asarray(correct, dtype=np.float64)
-    total = np.asarray(total, dtype=np.float64)
-    alpha = 1.0 - confidence
-    with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(correct > 0, betaincinv(correct, total - correct + 1, alpha / 2), 0.0)
-        high = np.where(correct < total, betaincinv(correct + 1, total - correct, 1 - alpha / 2), 1.0)
-    empty = total == 0
-    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
