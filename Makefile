@@ -33,6 +33,7 @@ test: setup lint
 	timeout --foreground $(TEST_TIMEOUT) $(BIN)/pytest --durations=20
 
 bench: setup
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[$(EXTRAS),bench]"
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: setup

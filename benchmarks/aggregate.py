@@ -34,8 +34,8 @@ best, its default ``DawidSkene()`` on no/maybe/yes scored P(maybe) + P(yes) (0.9
 which is fitted here too.
 
 Run: ``.venv/bin/python benchmarks/aggregate.py [--data ../shared/data/real] [--repeats 3]
-[--ck-repeats 1] [--profile]``. Needs the ``bench`` extra (crowd-kit). Takes about 2 minutes on
-2 cores (crowd-kit ≈ 75 s of it).
+[--ck-repeats 1] [--profile]``. Needs the ``bench`` extra (crowd-kit). Takes 1–2 minutes on
+2 cores (most of it in crowd-kit's two runs).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from heldout.aggregate.quality import (
     expert_majority,
     worker_quality,
 )
-from heldout.aggregate.stage import AggregationResult, aggregate
+from heldout.aggregate.stage import AggregationResult, aggregate, export_labels, measure_workers
 
 __all__ = [
     "AggregationResult",
@@ -40,7 +40,9 @@ __all__ = [
     "confusion_prior",
     "control_truth",
     "expert_majority",
+    "export_labels",
     "label_sets",
+    "measure_workers",
     "plot_precision_recall",
     "precision_recall",
     "worker_quality",

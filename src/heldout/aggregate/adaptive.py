@@ -296,7 +296,7 @@ def replay(
     cap = np.minimum(available, policy.max_answers)
     budget = np.minimum(cap, policy.min_answers)
     revealed = _subset(answers, rank < budget[answers.question])
-    fit = model.fit(revealed)
+    fit = replace(model).fit(revealed)  # copies: the caller's model stays unfitted
     done = 0
     while rounds is None or done < rounds:
         settled = policy.settled(revealed, confusion=fit.confusion_, priors=fit.priors_)
@@ -307,7 +307,7 @@ def replay(
         revealed = _subset(answers, rank < budget[answers.question])
         fit = replace(model, initial=fit.scores_).fit(revealed)
         done += 1
-    full = model.fit(answers).scores_
+    full = replace(model).fit(answers).scores_
     scores = fit.scores_
     decisions, full_decisions = scores > policy.threshold, full > policy.threshold
     agreement = full_agreement = None

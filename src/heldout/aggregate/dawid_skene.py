@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Self
 
 import numpy as np
+from scipy.special import expit
 
 from heldout.aggregate.base import Aggregator
 from heldout.answers import Answers
@@ -67,13 +68,15 @@ class DawidSkene(Aggregator):
     def fit(self, answers: Answers) -> Self:
         self._check(answers)
         groups = self._groups(answers)
+        cell = answers.worker.astype(np.int64) * answers.n_categories + answers.value
+        cell_totals = np.bincount(cell, minlength=answers.n_workers * answers.n_categories)
         posterior = self._initial(answers)
         self.log_likelihood_ = []
         self.converged_ = False
         for iteration in range(1, self.max_iter + 1):
-            self.confusion_, self.priors_ = self._m_step(answers, posterior, groups)
+            self.confusion_, self.priors_ = self._m_step(answers, cell, cell_totals, posterior, groups)
             previous = posterior
-            posterior, log_likelihood = self._e_step(answers, self.confusion_, self.priors_, groups)
+            posterior, log_likelihood = self._e_step(answers, cell, self.confusion_, self.priors_, groups)
             posterior = self._apply_clamp(posterior)
             self.log_likelihood_.append(log_likelihood)
             self.n_iter_ = iteration
@@ -84,7 +87,7 @@ class DawidSkene(Aggregator):
         return self
 
     def _check(self, answers: Answers) -> None:
-        if len(np.unique(answers.worker)) < 2:
+        if np.count_nonzero(np.bincount(answers.worker)) < 2:
             raise AggregationError(
                 "Dawid–Skene needs answers from at least 2 workers (one worker's errors are not identifiable)",
                 where=answers.source or None,
@@ -119,40 +122,41 @@ class DawidSkene(Aggregator):
         return np.where(fixed, self.clamp.astype(np.float64), posterior)
 
     def _m_step(
-        self, answers: Answers, posterior: np.ndarray, groups: np.ndarray
+        self,
+        answers: Answers,
+        cell: np.ndarray,
+        cell_totals: np.ndarray,
+        posterior: np.ndarray,
+        groups: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        k, workers = answers.n_categories, answers.n_workers
-        cell = answers.worker.astype(np.int64) * k + answers.value
-        fits = posterior[answers.question]
-        counts = np.stack(
-            [
-                np.bincount(cell, weights=1.0 - fits, minlength=workers * k).reshape(workers, k),
-                np.bincount(cell, weights=fits, minlength=workers * k).reshape(workers, k),
-            ],
-            axis=1,
-        )
+        """Soft counts per (worker, truth, answer) → confusion matrices; mean posterior per group → priors."""
+        shape = (answers.n_workers, answers.n_categories)
+        fits = np.bincount(cell, weights=posterior[answers.question], minlength=cell_totals.size)
+        counts = np.stack([(cell_totals - fits).reshape(shape), fits.reshape(shape)], axis=1)
         counts = counts + self.alpha + _EPS
         confusion = counts / counts.sum(axis=2, keepdims=True)
-        sizes = np.bincount(groups)
-        priors = np.bincount(groups, weights=posterior) / np.maximum(sizes, 1)
+        priors = np.bincount(groups, weights=posterior) / np.maximum(np.bincount(groups), 1)
         return confusion, np.clip(priors, _EPS, 1.0 - _EPS)
 
     @staticmethod
     def _e_step(
-        answers: Answers, confusion: np.ndarray, priors: np.ndarray, groups: np.ndarray
+        answers: Answers, cell: np.ndarray, confusion: np.ndarray, priors: np.ndarray, groups: np.ndarray
     ) -> tuple[np.ndarray, float]:
-        log_confusion = np.log(confusion)
-        q = answers.question
-        evidence_no = np.bincount(
-            q, weights=log_confusion[answers.worker, 0, answers.value], minlength=answers.n_questions
+        """Posterior log-odds = prior log-odds + the answers' summed log likelihood ratios.
+
+        The marginal log-likelihood of question q is log(1 - rho) + sum log pi[w, 0, a] +
+        softplus(log-odds), so both come from two bincounts over flat lookups.
+        """
+        log_no = np.log(confusion[:, 0, :]).ravel()
+        log_ratio = np.log(confusion[:, 1, :]).ravel() - log_no
+        n = answers.n_questions
+        evidence_no = np.bincount(answers.question, weights=np.take(log_no, cell), minlength=n)
+        log_odds = (np.log(priors) - np.log1p(-priors))[groups] + np.bincount(
+            answers.question, weights=np.take(log_ratio, cell), minlength=n
         )
-        evidence_yes = np.bincount(
-            q, weights=log_confusion[answers.worker, 1, answers.value], minlength=answers.n_questions
-        )
-        log_no = np.log1p(-priors)[groups] + evidence_no
-        log_yes = np.log(priors)[groups] + evidence_yes
-        norm = np.logaddexp(log_no, log_yes)
-        return np.exp(log_yes - norm), float(norm.sum())
+        softplus = np.maximum(log_odds, 0.0) + np.log1p(np.exp(-np.abs(log_odds)))
+        log_likelihood = np.log1p(-priors)[groups] + evidence_no + softplus
+        return expit(log_odds), float(log_likelihood.sum())
 
     def _has_converged(self, previous: np.ndarray, posterior: np.ndarray) -> bool:
         if self.stop == "posterior":

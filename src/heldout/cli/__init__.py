@@ -39,6 +39,8 @@ app.command("ingest")(collect.ingest)
 app.command("add-reference")(collect.add_reference)
 app.add_typer(aggregate.answers_app, name="answers")
 app.add_typer(aggregate.app, name="aggregate")
+app.command("workers")(aggregate.workers)
+app.add_typer(aggregate.labels_app, name="labels")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,10 +7,19 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.table import Table
 
-from heldout.aggregate import AggregationResult, DawidSkene, MajorityVote, SelectionFrequency, aggregate
+from heldout.aggregate import (
+    AggregationResult,
+    DawidSkene,
+    MajorityVote,
+    SelectionFrequency,
+    aggregate,
+    export_labels,
+    measure_workers,
+)
 from heldout.cli._project import ProjectOption, open_project
-from heldout.cli._render import console, progress_bar
+from heldout.cli._render import console, progress_bar, write_rows_csv
 from heldout.crowd import import_real as import_real_answers
 
 answers_app = typer.Typer(help="Crowd answers: import published ones.", no_args_is_help=True)
@@ -103,3 +112,62 @@ def _report(result: AggregationResult) -> None:
         f"{int((scores > 0.8).sum()):,} above 0.8, {int((scores < 0.2).sum()):,} below 0.2; "
         f"answers per question: median {int(np.median(result.annotations))}"
     )
+
+
+labels_app = typer.Typer(help="Label sets from aggregated scores.", no_args_is_help=True)
+
+
+def workers(
+    project: ProjectOption = Path("."),
+    csv: Annotated[Path | None, typer.Option(help="Write every worker's row as CSV.")] = None,
+) -> None:
+    """Worker quality: accuracy against golden questions' expert majority and grid controls.
+
+    Example:
+
+        heldout workers -P real-project --csv workers.csv
+    """
+    with open_project(project) as opened:
+        quality = measure_workers(opened)
+    rows = [r for r in quality.to_rows() if r["answers"]]
+    table = Table(title=f"{len(rows)} workers with answers to questions of known truth")
+    for column in ("worker", "answers", "accuracy [95 %]", "sensitivity", "specificity", "flag"):
+        table.add_column(column, justify="left" if column in ("worker", "flag") else "right")
+    for row in sorted(rows, key=lambda r: r["accuracy"]):
+        table.add_row(
+            str(row["worker_id"]),
+            str(row["answers"]),
+            f"{row['accuracy']:.3f} [{row['accuracy_low']:.3f}, {row['accuracy_high']:.3f}]",
+            _rate(row["sensitivity"]),
+            _rate(row["specificity"]),
+            "likely spammer" if row["is_likely_spammer"] else "",
+        )
+    console.print(table)
+    if csv is not None:
+        write_rows_csv(csv, rows)
+        console.print(f"wrote {csv}")
+
+
+@labels_app.command("export")
+def export(
+    out: Annotated[Path, typer.Argument(help="Output file (real.json format).")],
+    project: ProjectOption = Path("."),
+    method: Annotated[
+        str, typer.Option(help="Which stored scores: dawid-skene, frequency, majority.")
+    ] = "dawid-skene",
+    threshold: Annotated[float, typer.Option(help="A label is kept when its score is above this.")] = 0.8,
+) -> None:
+    """Write label sets at a threshold in real.json format (one list per image, sorted by image id).
+
+    Example:
+
+        heldout labels export relabels.json --threshold 0.8 -P real-project
+    """
+    with open_project(project) as opened:
+        sets = export_labels(opened, out, method=method, threshold=threshold)
+    empty = int((sets.counts == 0).sum())
+    console.print(f"wrote {out}: {len(sets):,} images, {len(sets.labels):,} labels, {empty:,} empty")
+
+
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
