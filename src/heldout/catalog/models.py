@@ -214,6 +214,9 @@ class Worker(Base):
     worker_id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="crowd")
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    """active, qualifying (must pass golden questions first) or paused (accuracy dropped)."""
+    status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
 
@@ -228,6 +231,7 @@ class Task(Base):
     kind: Mapped[str] = mapped_column(String(16))
     class_key: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="open")
+    max_assignments: Mapped[int] = mapped_column(default=10, server_default="10")
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
 
@@ -272,7 +276,9 @@ class Assignment(Base):
     worker_id: Mapped[int] = mapped_column(ForeignKey("worker.worker_id"))
     external_id: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="submitted")
+    """assigned (in progress), submitted, approved, rejected or expired."""
     started_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
     submitted_at: Mapped[datetime | None]
 
     __table_args__ = (
