@@ -99,3 +99,9 @@ def test_project_on_s3_store(tmp_path, s3_url):
         assert project.store.is_remote
         project.store.put(project.store.key("ab" * 32), b"bytes")
         assert project.store.get(project.store.key("ab" * 32)) == b"bytes"
+
+
+def test_create_with_an_unreachable_catalog_leaves_no_project_behind(tmp_path):
+    with pytest.raises(ProjectError):
+        Project.create(tmp_path / "p", catalog_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert not (tmp_path / "p").exists()

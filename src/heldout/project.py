@@ -13,6 +13,7 @@ schema (our "prestart" step), so a project written by an older heldout just work
 from __future__ import annotations
 
 import contextvars
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from heldout import __version__
 from heldout.catalog import ImageClass, Run, current_revision, head_revision, is_known_revision, upgrade
 from heldout.classes import BUILTIN_CLASS_SETS, ClassSet, load_class_set
 from heldout.config import CONFIG_FILE, ProjectConfig
-from heldout.errors import ConfigError, ProjectError, ProjectNotFoundError, SchemaVersionError
+from heldout.errors import ConfigError, HeldoutError, ProjectError, ProjectNotFoundError, SchemaVersionError
 from heldout.store import ImageStore
 from heldout.views import CandidateView, ImageView
 
@@ -96,9 +97,17 @@ class Project:
             settings["store_url"] = store_url
         config = ProjectConfig.model_validate(settings)
         load_class_set(_resolve_classes(config.classes, root))  # fail before writing anything
+        existed = root.exists()
         root.mkdir(parents=True, exist_ok=True)
         config.save(root / CONFIG_FILE)
-        return cls.open(root)
+        try:
+            return cls.open(root)
+        except HeldoutError:  # e.g. the catalog cannot be reached: leave no half-made project
+            if existed:
+                (root / CONFIG_FILE).unlink(missing_ok=True)
+            else:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
 
     @classmethod
     def open(cls, path: str | Path) -> Project:

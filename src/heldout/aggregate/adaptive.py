@@ -66,7 +66,7 @@ class AdaptivePolicy:
     """Settle when the remaining answers change the decision with at most this probability."""
     epsilon: float | None = None
     """Also settle when the posterior is below ``epsilon`` or above ``1 - epsilon`` (None: off)."""
-    min_answers: int = 2
+    min_answers: int = 3
     """Every question gets this many answers before the policy looks at it."""
     max_answers: int = 5
     """A question with this many answers is settled whatever they say."""
@@ -124,7 +124,7 @@ class AdaptivePolicy:
 
     def posterior_log_odds(self, answers: Answers, confusion: np.ndarray, priors: np.ndarray) -> np.ndarray:
         """log P(z=1 | answers) / P(z=0 | answers) per question, under the given model."""
-        llr = self._answer_log_odds(answers, confusion)
+        llr = self._answer_log_odds(answers, np.asarray(confusion, dtype=np.float64))
         prior = np.asarray(priors, dtype=np.float64)
         prior_log_odds = logit(np.clip(prior, 1e-12, 1 - 1e-12))[_prior_groups(answers, len(prior))]
         evidence = np.bincount(
@@ -133,7 +133,10 @@ class AdaptivePolicy:
         return prior_log_odds + evidence
 
     def flip_probability(self, answers: Answers, confusion: np.ndarray, priors: np.ndarray) -> np.ndarray:
-        """Per question: probability that its remaining possible answers change its decision."""
+        """Per question: probability that its remaining possible answers (up to ``max_answers``)
+        change its decision, each answer coming from the worker pool in proportion to the workers'
+        answers so far."""
+        confusion = np.asarray(confusion, dtype=np.float64)
         log_odds = self.posterior_log_odds(answers, confusion, priors)
         remaining = np.maximum(self.max_answers - self._n_answers(answers), 0)
         return self._flip(answers, confusion, log_odds, remaining)
@@ -166,7 +169,6 @@ class AdaptivePolicy:
         if self.epsilon is not None:
             decisive = np.abs(log_odds) > logit(1.0 - self.epsilon)
             score = np.where(decisive, 0.0, score)
-        # flip == max_flip_probability == 0 must read as settled; a tiny open flip stays > 0
         return score
 
     def _frequency_uncertainty(self, answers: Answers, n: np.ndarray) -> np.ndarray:
@@ -182,7 +184,8 @@ class AdaptivePolicy:
         closeness = 1.5 - np.abs(share - thr)  # in [0.5, 1.5]: the nearer the threshold, the more uncertain
         return np.where(cannot_cross | decisive, 0.0, closeness)
 
-    def _n_answers(self, answers: Answers) -> np.ndarray:
+    @staticmethod
+    def _n_answers(answers: Answers) -> np.ndarray:
         return np.bincount(answers.question, minlength=answers.n_questions)
 
     @staticmethod

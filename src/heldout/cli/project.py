@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +11,6 @@ from rich.table import Table
 from heldout.check import check as check_project
 from heldout.cli._project import ProjectOption, open_project
 from heldout.cli._render import console, progress_bar
-from heldout.config import CONFIG_FILE
-from heldout.errors import HeldoutError
 from heldout.project import Project
 from heldout.status import project_status
 
@@ -34,17 +31,7 @@ def init(
     """
     if Path(classes).suffix or Path(classes).is_file():  # a class file: relative to here, not the project
         classes = str(Path(classes).resolve())
-    root = directory.resolve()
-    existed, had_config = root.exists(), (root / CONFIG_FILE).exists()
-    try:
-        project = Project.create(root, classes=classes, catalog_url=db, store_url=store)
-    except HeldoutError:
-        if not had_config:  # e.g. the catalog cannot be reached: leave no half-made project behind
-            if existed:
-                (root / CONFIG_FILE).unlink(missing_ok=True)
-            else:
-                shutil.rmtree(root, ignore_errors=True)
-        raise
+    project = Project.create(directory, classes=classes, catalog_url=db, store_url=store)
     console.print(
         f"created {project.root} ({len(project.classes)} classes, catalog {project.config.catalog_url})"
     )
