@@ -4,6 +4,7 @@
 >>> scores = DawidSkene(grouped_prior=True).fit_predict_proba(answers)   # doctest: +SKIP
 """
 
+from heldout.aggregate.adaptive import AdaptivePolicy, ReplayResult, replay
 from heldout.aggregate.base import Aggregator
 from heldout.aggregate.dawid_skene import DawidSkene
 from heldout.aggregate.frequency import MajorityVote, SelectionFrequency
@@ -27,12 +28,14 @@ from heldout.aggregate.quality import (
 from heldout.aggregate.stage import AggregationResult, aggregate, export_labels, measure_workers
 
 __all__ = [
+    "AdaptivePolicy",
     "AggregationResult",
     "Aggregator",
     "DawidSkene",
     "LabelSets",
     "MajorityVote",
     "PRCurve",
+    "ReplayResult",
     "SelectionFrequency",
     "WorkerQuality",
     "aggregate",
@@ -45,6 +48,7 @@ __all__ = [
     "measure_workers",
     "plot_precision_recall",
     "precision_recall",
+    "replay",
     "worker_quality",
     "write_clean_subset",
     "write_real_json",

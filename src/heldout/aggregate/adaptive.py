@@ -45,11 +45,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.special import betaincinv, expit, logit
+from scipy.special import expit, logit
 
 from heldout.aggregate.dawid_skene import DawidSkene
 from heldout.answers import Answers
 from heldout.errors import AggregationError
+from heldout.stats import clopper_pearson
 
 __all__ = ["AdaptivePolicy", "ReplayResult", "replay"]
 
@@ -58,7 +59,12 @@ _TINY = 1e-300
 
 @dataclass(frozen=True, kw_only=True)
 class AdaptivePolicy:
-    """Which questions still need answers, from the answers so far (see the module docstring)."""
+    """Which questions still need answers, from the answers so far (see the module docstring).
+
+    The defaults replayed on the ReaL votes (5 per question, ``benchmarks/adaptive.py``) use a
+    third fewer answers and keep 99.8 % of the full-data decisions at 0.8; ``min_answers=2``
+    saves 47 % but keeps 99.4 % and costs up to 0.4 pp of agreement with the experts.
+    """
 
     threshold: float = 0.8
     """Operating threshold on the Dawid–Skene posterior: the class is accepted above it (ReaL: 0.8)."""
@@ -178,7 +184,8 @@ class AdaptivePolicy:
         final_total = np.maximum(n + remaining, 1)
         thr = self.frequency_threshold
         cannot_cross = ((hits + remaining) / final_total <= thr) | (hits / final_total > thr)
-        low, high = _clopper_pearson(hits, n, confidence=self.confidence)
+        with np.errstate(invalid="ignore"):  # no answers: NaN interval, never decisive
+            low, high = clopper_pearson(hits, n, confidence=self.confidence)
         decisive = (high < thr) | (low > thr)
         share = hits / np.maximum(n, 1)
         closeness = 1.5 - np.abs(share - thr)  # in [0.5, 1.5]: the nearer the threshold, the more uncertain
@@ -379,19 +386,3 @@ def _prior_groups(answers: Answers, n_priors: int) -> np.ndarray:
     if len(values) != n_priors:
         raise AggregationError(f"{n_priors} priors for {len(values)} question groups")
     return inverse.astype(np.int64)
-
-
-def _clopper_pearson(
-    hits: np.ndarray, total: np.ndarray, *, confidence: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact binomial interval of hits / total; (0, 1) when total is 0.
-
-    Kept here rather than imported from ``heldout.evaluate.metrics`` (a later stage).
-    """
-    hits = np.asarray(hits, dtype=np.float64)
-    total = np.asarray(total, dtype=np.float64)
-    alpha = 1.0 - confidence
-    with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(hits > 0, betaincinv(hits, total - hits + 1, alpha / 2), 0.0)
-        high = np.where(hits < total, betaincinv(hits + 1, total - hits, 1 - alpha / 2), 1.0)
-    return low, high

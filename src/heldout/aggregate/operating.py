@@ -29,6 +29,7 @@ import numpy as np
 
 from heldout.atomic import write_atomic
 from heldout.errors import AggregationError
+from heldout.ragged import take_rows
 
 __all__ = [
     "LabelSets",
@@ -200,14 +201,8 @@ class LabelSets:
 
     def take(self, positions: np.ndarray) -> LabelSets:
         """The sets at ``positions``, in that order."""
-        positions = np.asarray(positions, dtype=np.int64)
-        counts = self.counts[positions]
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        starts = np.repeat(self.offsets[positions], counts)
-        within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts)
-        return LabelSets(
-            self.image_ids[positions], offsets, self.labels[starts + within], self.is_rated[positions]
-        )
+        offsets, labels = take_rows(self.offsets, self.labels, positions)
+        return LabelSets(self.image_ids[positions], offsets, labels, self.is_rated[positions])
 
     def to_lists(self) -> list[list[int]]:
         """The sets as plain lists (the ``real.json`` shape), in image order."""

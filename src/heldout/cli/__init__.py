@@ -13,7 +13,18 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from heldout.cli import aggregate, blacklist, classes, collect, datasets, demo, evaluate, project
+from heldout.cli import (
+    aggregate,
+    blacklist,
+    classes,
+    collect,
+    crowd_tasks,
+    datasets,
+    demo,
+    evaluate,
+    mturk,
+    project,
+)
 from heldout.errors import HeldoutError
 
 __all__ = ["app", "main"]
@@ -41,6 +52,10 @@ app.add_typer(aggregate.answers_app, name="answers")
 app.add_typer(aggregate.app, name="aggregate")
 app.command("workers")(aggregate.workers)
 app.add_typer(aggregate.labels_app, name="labels")
+crowd_app = typer.Typer(help="Crowd work: tasks and the MTurk bridge.", no_args_is_help=True)
+crowd_app.add_typer(crowd_tasks.app, name="tasks")
+crowd_app.add_typer(mturk.app, name="mturk")
+app.add_typer(crowd_app, name="crowd")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from heldout.errors import LabelsError
+from heldout.ragged import take_rows
 
 __all__ = ["RealLabels", "val_file_name"]
 
@@ -77,11 +78,8 @@ class RealLabels:
     def take(self, positions: np.ndarray) -> RealLabels:
         """The label sets at ``positions``, in that order."""
         positions = np.asarray(positions, dtype=np.int64)
-        counts = self.counts[positions]
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        starts = np.repeat(self.offsets[positions], counts)
-        within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts)
-        return RealLabels(self.file_names[positions], offsets, self.labels[starts + within], self.sha256)
+        offsets, labels = take_rows(self.offsets, self.labels, positions)
+        return RealLabels(self.file_names[positions], offsets, labels, self.sha256)
 
     def align(self, image_ids: np.ndarray, *, where: str | None = None) -> RealLabels:
         """The label sets of ``image_ids``, in that order (matched by file name, any order, any subset)."""
