@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import stat
@@ -35,6 +36,7 @@ UUIDS = ["0b7d3c2e-8a51-4a0e-9a41-2f1e6c1d0a01", "0b7d3c2e-8a51-4a0e-9a41-2f1e6c
 HIT_IDS = ["3SA4EMRVJV2KQ6J9Y8Z1YQWEXAMPL1", "3SA4EMRVJV2KQ6J9Y8Z1YQWEXAMPL2"]
 HIT_TYPE_ID = "3AQGTWEXAMPLEHITTYPE0000000001"
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+LIVE_SQLITE_FILES = shutil.ignore_patterns("*-wal", "*-shm")  # the template is checkpointed on close
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -103,16 +105,22 @@ def add_grid_tasks(project: Project) -> None:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
+    """A project of two classes (quick to open) with the tasks; tests get copies, or read it as is."""
     root = tmp_path_factory.mktemp("mturk") / "project"
-    with Project.create(root) as project:
+    root.mkdir()
+    (root / "classes.csv").write_text(f"id,name\n{CLASS},tench\n{OTHER},goldfish\n")
+    with Project.create(root, classes="classes.csv") as project:
         add_grid_tasks(project)
-    return root
+    with Project.open(root) as project:
+        yield project
 
 
 @pytest.fixture()
 def grid_project(template, tmp_path):
-    """A SQLite project with the two open grid tasks (a fresh copy per test)."""
-    with Project.open(shutil.copytree(template, tmp_path / "project")) as project:
+    """A private copy of the project with the two open grid tasks."""
+    with Project.open(
+        shutil.copytree(template.root, tmp_path / "project", ignore=LIVE_SQLITE_FILES)
+    ) as project:
         yield project
 
 
@@ -122,17 +130,12 @@ def secret(monkeypatch):
     return SECRET
 
 
-_AWS_SESSION = None
-
-
+@functools.cache
 def aws_session() -> boto3.session.Session:
-    """One boto3 session with dummy credentials for the module (loading MTurk's model once)."""
-    global _AWS_SESSION
-    if _AWS_SESSION is None:
-        _AWS_SESSION = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        )
-    return _AWS_SESSION
+    """One boto3 session with dummy credentials (MTurk's API model loads once)."""
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
 
 
 @pytest.fixture()
@@ -163,8 +166,9 @@ def answer_xml(**fields: str) -> str:
     return f'<?xml version="1.0" encoding="ASCII"?><QuestionFormAnswers xmlns="{ANSWER_NS}">{body}</QuestionFormAnswers>'
 
 
-def grid_answer(selected: list[int]) -> str:
-    return answer_xml(answers="{" + ", ".join(f'"{p}": 2' for p in selected) + "}")
+def grid_answer(selected: list[int], **other_fields: str) -> str:
+    """What the grid page posts: its ticked positions as yes, plus any other form fields."""
+    return answer_xml(answers="{" + ", ".join(f'"{p}": 2' for p in selected) + "}", **other_fields)
 
 
 def assignment(n: int, hit: int = 0, *, status: str = "Submitted", worker: str | None = None, answer=None):
@@ -218,9 +222,9 @@ def stub_listing(stubber, pages: dict[int, list[list[dict]]]) -> None:
             )
 
 
-def stored(project: Project, model, *columns):
+def stored(project: Project, *columns):
     with project.transaction() as session:
-        return session.execute(select(*columns) if columns else select(model)).all()
+        return session.execute(select(*columns)).all()
 
 
 def answers_by_assignment(project: Project) -> dict[str, dict[int, int]]:
@@ -322,7 +326,7 @@ def test_create_hits_records_the_hit_in_the_task_payload(grid_project, stub):
     client, stubber = stub
     stub_creation(stubber)
     mturk.create_hits(grid_project, client, base_url=BASE_URL)
-    payloads = dict(stored(grid_project, Task, Task.uuid, Task.payload))
+    payloads = dict(stored(grid_project, Task.uuid, Task.payload))
     assert payloads[UUIDS[0]] == {
         "seed": 0,
         "hit_id": HIT_IDS[0],
@@ -345,16 +349,16 @@ def test_create_hits_for_chosen_tasks_only(grid_project, stub):
     client, stubber = stub
     stubber.add_response("create_hit_type", {"HITTypeId": HIT_TYPE_ID}, expected_hit_type("0.25"))
     stubber.add_response("create_hit_with_hit_type", {"HIT": {"HITId": HIT_IDS[1]}}, expected_hit(1))
-    task_id = stored(grid_project, Task, Task.task_id, Task.uuid)[1][0]
+    task_id = {u: t for t, u in stored(grid_project, Task.task_id, Task.uuid)}[UUIDS[1]]
     created = mturk.create_hits(grid_project, client, base_url=BASE_URL, task_ids=[task_id], reward="0.25")
     assert [h.task_uuid for h in created] == [UUIDS[1]]
 
 
-def test_create_hits_refuses_a_task_that_is_not_open(grid_project, stub):
+def test_create_hits_refuses_a_task_that_is_not_open(template, stub):
     client, _ = stub
-    imported = stored(grid_project, Task, Task.task_id, Task.kind)[2][0]
+    (imported,) = [t for t, kind in stored(template, Task.task_id, Task.kind) if kind == "imported"]
     with pytest.raises(ConfigError, match="not open grid or verify"):
-        mturk.create_hits(grid_project, client, base_url=BASE_URL, task_ids=[imported])
+        mturk.create_hits(template, client, base_url=BASE_URL, task_ids=[imported])
 
 
 def test_live_hits_replace_sandbox_hits(grid_project, live_stub):
@@ -362,7 +366,7 @@ def test_live_hits_replace_sandbox_hits(grid_project, live_stub):
     client, stubber = live_stub
     stub_creation(stubber)
     mturk.create_hits(grid_project, client, base_url=BASE_URL)
-    payload = dict(stored(grid_project, Task, Task.uuid, Task.payload))[UUIDS[0]]
+    payload = dict(stored(grid_project, Task.uuid, Task.payload))[UUIDS[0]]
     assert payload["mturk_environment"] == "live"
 
 
@@ -372,21 +376,21 @@ def test_sandbox_hits_are_not_made_for_tasks_already_live(grid_project, stub):
     assert mturk.create_hits(grid_project, client, base_url=BASE_URL) == []
 
 
-@pytest.mark.parametrize("reward", ["0", "-1", "0.105", "ten cents", "nan"])
-def test_create_hits_refuses_a_bad_reward_before_any_call(grid_project, stub, reward):
+@pytest.mark.parametrize("reward", ["0", "0.105", "ten cents"])
+def test_create_hits_refuses_a_bad_reward_before_any_call(template, stub, reward):
     client, _ = stub
     with pytest.raises(ConfigError, match="reward"):
-        mturk.create_hits(grid_project, client, base_url=BASE_URL, reward=reward)
+        mturk.create_hits(template, client, base_url=BASE_URL, reward=reward)
 
 
 @pytest.mark.parametrize("url", ["http://crowd.example.org", "crowd.example.org", "https://x.org/?a=1"])
-def test_create_hits_refuses_a_base_url_mturk_would_not_show(grid_project, stub, url):
+def test_create_hits_refuses_a_base_url_mturk_would_not_show(template, stub, url):
     client, _ = stub
     with pytest.raises(ConfigError, match="HTTPS"):
-        mturk.create_hits(grid_project, client, base_url=url)
+        mturk.create_hits(template, client, base_url=url)
 
 
-def test_external_question_escapes_the_url():
+def test_external_question_quotes_the_task_in_the_url():
     xml = mturk.external_question("https://x.org/app", "a&b")
     assert "<ExternalURL>https://x.org/app/work/mturk?task=a%26b</ExternalURL>" in xml
 
@@ -397,7 +401,10 @@ def test_external_question_escapes_the_url():
 def test_sync_stores_48_answers_per_assignment_selected_yes_others_no(grid_project, stub):
     give_hits(grid_project)
     client, stubber = stub
-    stub_listing(stubber, {0: [[assignment(1, answer=grid_answer([0, 7, 47]))]], 1: [[assignment(2, 1)]]})
+    stub_listing(
+        stubber,
+        {0: [[assignment(1, answer=grid_answer([0, 7, 47], comment="fun"))]], 1: [[assignment(2, 1)]]},
+    )
     report = mturk.sync_assignments(grid_project, client)
     answers = answers_by_assignment(grid_project)
     first = answers[assignment(1)["AssignmentId"]]
@@ -412,11 +419,13 @@ def test_sync_stores_only_hashed_worker_ids(grid_project, stub):
     client, stubber = stub
     stub_listing(stubber, {0: [[assignment(1, worker="A3RAWWORKERID")]]})
     mturk.sync_assignments(grid_project, client)
-    (external_id,) = [row[0] for row in stored(grid_project, Worker, Worker.external_id)]
+    (external_id,) = [row[0] for row in stored(grid_project, Worker.external_id)]
     assert external_id == hashlib.sha256(b"A3RAWWORKERID" + SECRET.encode()).hexdigest()
     with grid_project.transaction() as session:
         dump = "\n".join(
-            str(row) for table in (Worker, Assignment, Answer) for row in session.execute(select(table))
+            str(tuple(row))
+            for model in (Worker, Assignment, Answer, Task)
+            for row in session.execute(select(*model.__table__.columns))
         )
     assert "A3RAWWORKERID" not in dump
 
@@ -428,10 +437,8 @@ def test_sync_stores_status_and_times_in_utc(grid_project, stub):
         stubber, {0: [[assignment(1), assignment(2, status="Approved"), assignment(3, status="Rejected")]]}
     )
     mturk.sync_assignments(grid_project, client)
-    rows = stored(
-        grid_project, Assignment, Assignment.external_id, Assignment.status, Assignment.submitted_at
-    )
-    assert sorted((status, when) for _, status, when in rows) == [
+    rows = stored(grid_project, Assignment.status, Assignment.submitted_at)
+    assert sorted(tuple(row) for row in rows) == [
         ("approved", datetime(2026, 11, 23, 12, 3, 35)),
         ("rejected", datetime(2026, 11, 23, 12, 4, 35)),
         ("submitted", datetime(2026, 11, 23, 12, 2, 35)),
@@ -445,7 +452,7 @@ def test_resync_adds_nothing(grid_project, stub):
     stub_listing(stubber, page)
     stub_listing(stubber, page)
     mturk.sync_assignments(grid_project, client)
-    before = len(stored(grid_project, Answer, Answer.answer_id))
+    before = len(stored(grid_project, Answer.answer_id))
     report = mturk.sync_assignments(grid_project, client)
     assert (report.assignments, report.added, report.updated, report.answers, report.workers) == (
         3,
@@ -454,7 +461,7 @@ def test_resync_adds_nothing(grid_project, stub):
         0,
         0,
     )
-    assert len(stored(grid_project, Answer, Answer.answer_id)) == before == 3 * 48
+    assert len(stored(grid_project, Answer.answer_id)) == before == 3 * 48
 
 
 def test_resync_updates_a_changed_status(grid_project, stub):
@@ -465,7 +472,7 @@ def test_resync_updates_a_changed_status(grid_project, stub):
     mturk.sync_assignments(grid_project, client)
     report = mturk.sync_assignments(grid_project, client)
     assert report.updated == 1 and report.answers == 0
-    assert stored(grid_project, Assignment, Assignment.status) == [("approved",)]
+    assert stored(grid_project, Assignment.status) == [("approved",)]
 
 
 def test_sync_follows_next_token(grid_project, stub):
@@ -475,7 +482,7 @@ def test_sync_follows_next_token(grid_project, stub):
     stub_listing(stubber, {0: pages})
     report = mturk.sync_assignments(grid_project, client)
     stubber.assert_no_pending_responses()
-    assert report.added == 7 and len(stored(grid_project, Assignment, Assignment.assignment_id)) == 7
+    assert report.added == 7 and len(stored(grid_project, Assignment.assignment_id)) == 7
 
 
 @pytest.mark.parametrize(
@@ -496,7 +503,7 @@ def test_sync_reports_a_malformed_answer_and_stores_nothing_of_it(grid_project, 
     report = mturk.sync_assignments(grid_project, client)
     assert len(report.malformed) == 1 and report.malformed[0].startswith(assignment(1)["AssignmentId"])
     assert list(answers_by_assignment(grid_project)) == [assignment(2)["AssignmentId"]]
-    assert len(stored(grid_project, Worker, Worker.worker_id)) == 1
+    assert len(stored(grid_project, Worker.worker_id)) == 1
 
 
 def test_sync_keeps_answers_the_app_already_stored(grid_project, stub):
@@ -522,7 +529,7 @@ def test_sync_keeps_answers_the_app_already_stored(grid_project, stub):
     stub_listing(stubber, {0: [[assignment(1, status="Approved")]]})
     report = mturk.sync_assignments(grid_project, client)
     assert (report.added, report.updated, report.answers, report.workers) == (0, 1, 0, 0)
-    assert stored(grid_project, Assignment, Assignment.external_id, Assignment.status) == [
+    assert stored(grid_project, Assignment.external_id, Assignment.status) == [
         (assignment(1)["AssignmentId"], "approved")
     ]
 
@@ -533,13 +540,16 @@ def test_sync_only_reads_hits_of_the_clients_marketplace(grid_project, live_stub
     assert mturk.sync_assignments(grid_project, client).hits == 0
 
 
-def test_sync_stores_answers_on_sqlite_and_postgresql(project):
+def test_hits_and_answers_land_on_sqlite_and_postgresql(project):
     add_grid_tasks(project)
-    give_hits(project)
     client = mturk.create_client(session=aws_session())
     with Stubber(client) as stubber:
+        stub_creation(stubber)
         stub_listing(stubber, {0: [[assignment(1), assignment(2)]], 1: [[assignment(1, 1)]]})
+        mturk.create_hits(project, client, base_url=BASE_URL)
         report = mturk.sync_assignments(project, client)
+    payloads = dict(stored(project, Task.uuid, Task.payload))
+    assert [payloads[u]["hit_id"] for u in UUIDS] == HIT_IDS
     assert (report.added, report.answers, report.workers) == (3, 144, 2)
 
 
@@ -581,7 +591,7 @@ def test_approve_calls_mturk_and_updates_the_catalog(grid_project, stub):
     report = mturk.approve(grid_project, client, ids, feedback="thanks")
     stubber.assert_no_pending_responses()
     assert report.done == tuple(ids)
-    assert stored(grid_project, Assignment, Assignment.status) == [("approved",), ("approved",)]
+    assert stored(grid_project, Assignment.status) == [("approved",), ("approved",)]
 
 
 def test_approve_skips_assignments_already_approved(grid_project, stub):
@@ -597,7 +607,7 @@ def test_approve_can_override_a_rejection(grid_project, stub):
     (rejected,) = synced(grid_project, stubber, client, "Rejected")
     stubber.add_response("approve_assignment", {}, {"AssignmentId": rejected, "OverrideRejection": True})
     mturk.approve(grid_project, client, [rejected], override_rejection=True)
-    assert stored(grid_project, Assignment, Assignment.status) == [("approved",)]
+    assert stored(grid_project, Assignment.status) == [("approved",)]
 
 
 def test_reject_sends_the_feedback(grid_project, stub):
@@ -608,14 +618,14 @@ def test_reject_sends_the_feedback(grid_project, stub):
         "reject_assignment", {}, {"AssignmentId": external_id, "RequesterFeedback": feedback}
     )
     mturk.reject(grid_project, client, [external_id], feedback=feedback)
-    assert stored(grid_project, Assignment, Assignment.status) == [("rejected",)]
+    assert stored(grid_project, Assignment.status) == [("rejected",)]
 
 
 @pytest.mark.parametrize("feedback", ["", "   ", "x" * 1025])
-def test_reject_without_usable_feedback_is_refused_before_any_call(grid_project, stub, feedback):
+def test_reject_without_usable_feedback_is_refused_before_any_call(template, stub, feedback):
     client, stubber = stub  # nothing queued: any call would fail with a StubResponseError
     with pytest.raises(ConfigError, match="feedback"):
-        mturk.reject(grid_project, client, ["3XMVN1BINNIXMTM9TTDO1GKMEC0001"], feedback=feedback)
+        mturk.reject(template, client, ["3XMVN1BINNIXMTM9TTDO1GKMEC0001"], feedback=feedback)
 
 
 def test_progress_reports_counts_per_hit(grid_project, stub):
@@ -657,7 +667,7 @@ def test_an_mturk_request_error_becomes_a_heldout_error_naming_the_operation(gri
     ) as info:
         mturk.create_hits(grid_project, client, base_url=BASE_URL)
     assert info.value.where == mturk.SANDBOX_ENDPOINT and info.value.fix
-    assert dict(stored(grid_project, Task, Task.uuid, Task.payload))[UUIDS[0]] == {"seed": 0}
+    assert dict(stored(grid_project, Task.uuid, Task.payload))[UUIDS[0]] == {"seed": 0}
 
 
 def test_a_failure_midway_keeps_the_hits_already_made(grid_project, stub):
@@ -669,7 +679,7 @@ def test_a_failure_midway_keeps_the_hits_already_made(grid_project, stub):
     )
     with pytest.raises(HeldoutError, match="ServiceFault"):
         mturk.create_hits(grid_project, client, base_url=BASE_URL)
-    payloads = dict(stored(grid_project, Task, Task.uuid, Task.payload))
+    payloads = dict(stored(grid_project, Task.uuid, Task.payload))
     assert payloads[UUIDS[0]]["hit_id"] == HIT_IDS[0] and "hit_id" not in payloads[UUIDS[1]]
 
 
@@ -694,9 +704,9 @@ def test_every_mturk_command_has_an_example():
     assert all("Example:" in (c.help or "") for c in commands.values())
 
 
-def test_cli_live_is_refused_when_something_else_is_typed(grid_project):
+def test_cli_live_is_refused_when_something_else_is_typed(template):
     result = CliRunner().invoke(
-        mturk_cli.app, ["progress", "--live", "-P", str(grid_project.root)], input="yes\n"
+        mturk_cli.app, ["progress", "--live", "-P", str(template.root)], input="yes\n"
     )
     assert isinstance(result.exception, ConfigError)
 

@@ -26,6 +26,9 @@ from heldout.datasets import Manifest, load_dataset
 from heldout.errors import ConfigError
 from heldout.project import Project, utcnow
 
+sqlite_only = pytest.mark.parametrize("catalog_url", [None], ids=["sqlite"])
+"""Run a test on SQLite only (the builders' queries run on both backends in the other tests)."""
+
 CLASS = "n02090379"  # 3 published HITs: 118 distinct candidates
 SHORT = "n02093859"  # 1 published HIT of 22 candidates
 IMAGENET = ClassSet.imagenet1k()
@@ -176,6 +179,7 @@ def test_grid_task_is_42_candidates_3_positives_3_negatives(
     assert all(val_class[i] == most_similar[CLASS] for i, _k, r in questions if r == "negative")
 
 
+@sqlite_only
 def test_grid_task_images_are_shuffled(project, tmp_path, published):
     setup_class(project, tmp_path, CLASS, published[CLASS][:42])
     (questions,) = shown(project, build_grid_tasks(project, seed=0, classes=[CLASS]))
@@ -184,6 +188,7 @@ def test_grid_task_images_are_shuffled(project, tmp_path, published):
     assert [i for i, _k, r in questions if r == "candidate"] != sorted(published[CLASS][:42])
 
 
+@sqlite_only
 def test_grid_task_records_seed_counts_and_assignments(project, tmp_path, published):
     setup_class(project, tmp_path, CLASS, published[CLASS][:42])
     (task_id,) = build_grid_tasks(project, seed=7, classes=[CLASS], assignments=9)
@@ -204,6 +209,7 @@ def test_same_seed_builds_identical_tasks(project, tmp_path, published):
     assert first == second
 
 
+@sqlite_only
 def test_different_seed_changes_the_order(project, tmp_path, published):
     setup_class(project, tmp_path, CLASS, published[CLASS][:42])
     with Project.create(tmp_path / "twin") as twin:
@@ -232,6 +238,7 @@ def test_class_with_30_candidates_gets_9_positives_and_9_negatives(project, tmp_
     assert len({i for i, _k, _r in questions}) == 48
 
 
+@sqlite_only
 def test_blacklisted_candidates_are_skipped(project, tmp_path, published):
     setup_class(project, tmp_path, CLASS, published[CLASS][:44])
     add_to_blacklist(project, published[CLASS][:2], "blurry")
@@ -249,6 +256,7 @@ def test_candidates_with_ten_valid_answers_are_skipped(project, tmp_path, publis
     assert {i for i, _k, r in questions if r == "candidate"} == set(ids[3:])
 
 
+@sqlite_only
 def test_excluded_near_duplicates_are_skipped(project, tmp_path, published):
     setup_class(project, tmp_path, CLASS, published[CLASS][:43])
     (questions,) = shown(
@@ -257,12 +265,14 @@ def test_excluded_near_duplicates_are_skipped(project, tmp_path, published):
     assert published[CLASS][0] not in {i for i, _k, _r in questions}
 
 
+@sqlite_only
 def test_building_again_schedules_nothing_twice(project, tmp_path, published):
     setup_class(project, tmp_path, CLASS, published[CLASS][:42])
     assert len(build_grid_tasks(project, seed=0, classes=[CLASS])) == 1
     assert build_grid_tasks(project, seed=1, classes=[CLASS]) == []
 
 
+@sqlite_only
 def test_class_without_reference_images_is_refused(project, published):
     add_candidates(project, CLASS, published[CLASS][:42])
     with pytest.raises(ConfigError, match="lack val reference images"):
@@ -271,6 +281,7 @@ def test_class_without_reference_images_is_refused(project, published):
         assert session.scalar(select(func.count()).select_from(Task)) == 0
 
 
+@sqlite_only
 def test_golden_questions_are_mixed_into_grids(project, tmp_path, published):
     setup_class(project, tmp_path, CLASS, published[CLASS][:42])
     val = load_dataset("imagenet-val")
@@ -305,6 +316,7 @@ def test_control_tasks_appear_where_a_class_lacks_20_annotated_references(
     assert len(set(positives)) == 32
 
 
+@sqlite_only
 def test_scheduled_positives_count_towards_the_20(project, tmp_path, published):
     setup_class(project, tmp_path, SHORT, published[SHORT])
     (grid,) = build_grid_tasks(project, seed=0, classes=[SHORT])  # 13 positives scheduled
@@ -335,6 +347,7 @@ def test_proposals_are_union_of_top_k_and_original_label(val_predictions, val_cl
     assert 1 < np.mean([len(p) for p in proposals]) < 7
 
 
+@sqlite_only
 def test_verify_task_asks_about_each_proposed_label(project, tmp_path, val_predictions, val_class):
     ids, labels, ranked = val_predictions
     path = tmp_path / "val300.json"
@@ -357,11 +370,13 @@ def test_verify_task_asks_about_each_proposed_label(project, tmp_path, val_predi
     assert kinds == {"verify"} and sorted(flagged) == sorted((i, val_class[i]) for i in ids.tolist())
 
 
+@sqlite_only
 def test_verify_refuses_images_not_in_the_catalog(project):
     with pytest.raises(ConfigError, match="not in the catalog"):
         build_verify_tasks(project, proposals={"ILSVRC2012_val_00000001.JPEG": ["n01751748"]}, seed=0)
 
 
+@sqlite_only
 def test_golden_verify_tasks_are_mixed_in(project, tmp_path, val_predictions):
     ids, labels, ranked = val_predictions
     path = tmp_path / "val300.json"
@@ -377,3 +392,16 @@ def test_golden_verify_tasks_are_mixed_in(project, tmp_path, val_predictions):
     golden = [t for t in tasks if t[0][2] == "golden"]
     assert len(tasks) == 23 and len(golden) == 3
     assert {t[0][0] for t in golden} <= set(ids[:5].tolist())
+
+
+@sqlite_only
+def test_cli_build_grid_needs_a_seed_and_builds(project, tmp_path, published):
+    from typer.testing import CliRunner
+
+    from heldout.cli.crowd_tasks import app
+
+    setup_class(project, tmp_path, CLASS, published[CLASS][:42])
+    runner = CliRunner()
+    assert runner.invoke(app, ["build", "grid", "-P", str(project.root)]).exit_code == 2
+    result = runner.invoke(app, ["build", "grid", "--seed", "0", "--classes", CLASS, "-P", str(project.root)])
+    assert result.exit_code == 0 and "built 1 grid task(s)" in result.output

@@ -20,7 +20,9 @@ from heldout.evaluate import load_predictions
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Crowd tasks: build grid, control and verify tasks; import published HITs.")
+app = typer.Typer(
+    help="Crowd tasks: build grid, control and verify tasks; import published HITs.", no_args_is_help=True
+)
 
 
 class Kind(StrEnum):
@@ -134,10 +136,11 @@ def import_hits(
         f"{report.skipped_existing} already imported; added {report.candidates_added:,} candidates, "
         f"{report.references_added:,} reference images"
     )
-    console.print(
-        f"positive controls of the task's class: {report.positives_of_class:.1%}; "
-        f"negative controls of its most similar class: {report.negatives_of_similar:.1%}"
-    )
+    if report.tasks:
+        console.print(
+            f"positive controls of the task's class: {report.positives_of_class:.1%}; "
+            f"negative controls of its most similar class: {report.negatives_of_similar:.1%}"
+        )
 
 
 def _read_ids(path: Path) -> set[str]:

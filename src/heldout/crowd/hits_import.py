@@ -60,7 +60,7 @@ class HitImport:
     shapes: dict[str, int]
     """Imported tasks by shape ``images/candidates/positives/negatives``, e.g. ``48/42/3/3``."""
     positives_of_class: float
-    """Share of positive controls whose val class is the task's class."""
+    """Share of positive controls whose val class is the task's class (nan when nothing was imported)."""
     negatives_of_similar: float
     """Share of negative controls whose val class is the task class's most similar class."""
 

@@ -420,14 +420,22 @@ def project_secret(project: Project) -> str:
     path = project.root / SECRET_FILE
     if not path.is_file():
         logger.warning("%s is not set: keeping a new random secret in %s", SECRET_ENV, path)
+        temporary = path.with_name(f"{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # made meanwhile by another process
+            os.link(temporary, path)  # create-if-absent, whole: the first process wins
+        except FileExistsError:
             pass
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(secrets.token_hex(32))
-    return path.read_text(encoding="utf-8").strip()
+        finally:
+            temporary.unlink()
+    value = path.read_text(encoding="utf-8").strip()
+    if len(value) < _MIN_SECRET_CHARS:
+        raise ConfigError("the secret file is damaged", where=path, fix="delete it; a new one is made")
+    return value
 
 
 def _call(client: Any, operation: str, **params: Any) -> dict[str, Any]:

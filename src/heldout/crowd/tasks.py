@@ -44,7 +44,6 @@ contents, so the same seed on the same catalog gives the same tasks.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import uuid
 from collections import defaultdict
@@ -79,7 +78,7 @@ SHOWABLE = ("stored", "metadata")
 """Image statuses a task may show (metadata-only images come from published releases)."""
 OPEN = "open"
 _NAMESPACE = uuid.UUID("6f1f2f0e-4b8e-5c33-9a51-8f1f3c0d2a77")
-_CHUNK = 900  # bound parameters per IN (...) query
+_CHUNK = 4000  # bound parameters per IN (...) query (SQLite >= 3.32 allows 32,766)
 _ADD_REFERENCE_FIX = (
     "add reference images of the class: `heldout add-reference --split val --dataset imagenet-val`"
 )
@@ -677,11 +676,11 @@ def _label_keys(project: Project, image: str, labels: Sequence[str] | np.ndarray
     if array.size == 0:
         return []
     if np.issubdtype(array.dtype, np.integer):
-        if array.min() < 0 or array.max() >= len(project.classes):
+        indices = sorted(set(array.ravel().tolist()))
+        if indices[0] < 0 or indices[-1] >= len(project.classes):
             raise ConfigError(f"class index out of range 0..{len(project.classes) - 1}", where=image)
-        indices = np.unique(array)
     else:
-        indices = np.unique(project.classes.indices(array.astype(str), where=image))
+        indices = sorted(set(project.classes.indices(array.astype(str), where=image).tolist()))
     return project.classes.ids[indices].tolist()
 
 
@@ -700,7 +699,7 @@ def _spec(
     assignments: int,
     payload: dict[str, Any],
 ) -> TaskSpec:
-    text = json.dumps([kind, seed, class_key, questions], separators=(",", ":"))
+    text = "\n".join([kind, str(seed), class_key or "", *("\t".join(q) for q in questions)])
     return TaskSpec(
         uuid=str(uuid.uuid5(_NAMESPACE, text)),
         kind=kind,
