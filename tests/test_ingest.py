@@ -110,3 +110,15 @@ def test_ingest_resumes_after_kill_9_without_duplicates_or_losses(tmp_path, phot
         assert len(project.images.ids(status="stored")) == 200
         with project.transaction() as session:
             assert session.scalar(select(func.count()).select_from(Blob)) == 200
+
+
+def test_ingest_into_an_s3_store_then_check_passes(tmp_path, s3_url, photo_folder):
+    from heldout.check import check
+    from heldout.project import Project
+
+    with Project.create(tmp_path / "p", store_url=s3_url) as project:
+        report = _collect_and_ingest(project, photo_folder)
+        assert report.stored == 4
+        assert check(project).ok
+        image_id = project.images.ids(status="stored")[0]
+        assert max(project.images.load(image_id, "500").size) == 500
