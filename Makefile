@@ -4,9 +4,9 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := torch,postgres,s3,test
+EXTRAS := torch,postgres,s3,web,mturk,test
 # Debian packages the project uses (installed with apt-get when root).
-APT_PACKAGES := postgresql dataset-fashion-mnist
+APT_PACKAGES := postgresql dataset-fashion-mnist chromium
 TEST_TIMEOUT ?= 20m
 
 .PHONY: setup demo test bench lint format clean

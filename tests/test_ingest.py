@@ -97,12 +97,15 @@ def test_ingest_resumes_after_kill_9_without_duplicates_or_losses(tmp_path, phot
         (root / f"{n:03d}.jpg").write_bytes(buffer.getvalue())
     with Project.create(tmp_path / "p") as project:
         collect(project, FolderSource(tmp_path / "photos"))
-    process = subprocess.Popen([sys.executable, "-c", _INGEST_SCRIPT, str(tmp_path / "p")])
+    # its own process group: kill -9 must take the decoding workers down with it
+    process = subprocess.Popen(
+        [sys.executable, "-c", _INGEST_SCRIPT, str(tmp_path / "p")], start_new_session=True
+    )
     with Project.open(tmp_path / "p") as project:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not project.images.ids(status="stored"):
             time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         stored_before = len(project.images.ids(status="stored"))
         assert 0 < stored_before < 200, "the kill should land mid-run"

@@ -1,8 +1,9 @@
 """The ``heldout.toml`` schema: every field has a default that works with no file at all.
 
-Secrets (the Flickr API key and secret, S3 credentials) never live in the file: they come from
-the environment (``HELDOUT_FLICKR_KEY``, ``HELDOUT_FLICKR_SECRET``, the usual ``AWS_*``), so a
-project folder can be shared or committed without leaking them.
+Secrets (the Flickr API key and secret, S3 credentials, the signing secret of the web app) never
+live in the file: they come from the environment (``HELDOUT_FLICKR_KEY``, ``HELDOUT_FLICKR_SECRET``,
+the usual ``AWS_*``, ``HELDOUT_SECRET``), so a project folder can be shared or committed without
+leaking them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from heldout.atomic import write_atomic
 from heldout.errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "DownloadConfig", "FlickrConfig", "ImagesConfig", "ProjectConfig"]
+__all__ = ["CONFIG_FILE", "CrowdConfig", "DownloadConfig", "FlickrConfig", "ImagesConfig", "ProjectConfig"]
 
 CONFIG_FILE = "heldout.toml"
 
@@ -71,6 +72,51 @@ class ImagesConfig(_Section):
     workers: int = Field(2, ge=1, le=64)
 
 
+DEFAULT_GRID_INSTRUCTIONS = (
+    "Select every image that contains at least one object of this type, even if it is partly hidden, "
+    "in clutter, or next to text. Select photographs only, not drawings or paintings. If you are not "
+    "sure what the type is, read the definition and the linked pages first. If the task is impossible "
+    "to do, return it."
+)
+DEFAULT_VERIFY_INSTRUCTIONS = (
+    "For each label, answer yes if the image contains at least one object of that type, no if it does "
+    "not, and maybe if you cannot tell."
+)
+DEFAULT_CONSENT = (
+    "You are invited to label images for a research test set. Your answers are stored with an "
+    "anonymous worker number only, never with your name or platform id. You may stop at any time."
+)
+
+
+class CrowdConfig(_Section):
+    """Crowd work in the web app: what workers read, how long an assignment lasts, pay, and the
+    rule that pauses workers whose answers carry no information (``heldout.crowd.workers``)."""
+
+    grid_instructions: str = DEFAULT_GRID_INSTRUCTIONS
+    verify_instructions: str = DEFAULT_VERIFY_INSTRUCTIONS
+    consent: str = DEFAULT_CONSENT
+    assignment_duration_s: int = Field(600, ge=30)
+    """An assignment not submitted within this time expires and its slot is issued again."""
+    reward_usd: float = Field(0.10, ge=0)
+    """Pay per accepted assignment (ImageNetV2 paid 0.10 USD per 48-image grid)."""
+    qualification: bool = False
+    """New workers answer ``qualification`` tasks (golden questions) before real tasks."""
+    qualification_min_answers: int = Field(12, ge=1)
+    qualification_min_accuracy: float = Field(0.8, ge=0, le=1)
+    pause_log_odds: float = Field(2.0, gt=0)
+    """Pause a worker when log P(answers | spammer) / P(answers | honest) exceeds this."""
+    monitor_window: int = Field(10, ge=1)
+    """The pause rule looks at the worker's last this many submitted assignments."""
+    honest_sensitivity: tuple[float, float] = (15.5, 6.2)
+    """Beta prior of an honest worker's P(yes | class fits) (fitted on the ReaL raters)."""
+    honest_false_positive: tuple[float, float] = (1.8, 26.2)
+    """Beta prior of an honest worker's P(yes | class does not fit) (fitted on the ReaL raters)."""
+    candidate_prior: float = Field(0.5, gt=0, lt=1)
+    """P(class fits) of a candidate before other workers' answers are counted."""
+    max_body_bytes: int = Field(65_536, ge=1024)
+    """Larger request bodies are refused (413)."""
+
+
 class ProjectConfig(_Section):
     """The whole of ``heldout.toml``."""
 
@@ -86,6 +132,7 @@ class ProjectConfig(_Section):
     flickr: FlickrConfig = FlickrConfig()
     download: DownloadConfig = DownloadConfig()
     images: ImagesConfig = ImagesConfig()
+    crowd: CrowdConfig = CrowdConfig()
 
     @field_validator("catalog_url")
     @classmethod

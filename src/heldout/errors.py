@@ -22,6 +22,16 @@ to know which library was underneath.
     │   └── ManifestMismatchError
     ├── LabelsError
     ├── AggregationError
+    ├── CrowdError                  (its ``what`` is safe to show a worker)
+    │   ├── TokenError
+    │   ├── TaskNotAssignedError
+    │   ├── AssignmentClosedError
+    │   ├── DuplicateAnswerError
+    │   ├── InvalidAnswersError
+    │   ├── InvalidFieldError
+    │   ├── WorkerPausedError
+    │   ├── NoTaskAvailableError
+    │   └── UnknownTaskError
     └── EvaluationError
         └── PredictionsMismatchError
 """
@@ -32,16 +42,22 @@ from pathlib import Path
 
 __all__ = [
     "AggregationError",
+    "AssignmentClosedError",
     "ChecksumMismatchError",
     "ClassSetError",
     "ConfigError",
+    "CrowdError",
     "DatasetError",
+    "DuplicateAnswerError",
     "EvaluationError",
     "HeldoutError",
     "ImageError",
+    "InvalidAnswersError",
+    "InvalidFieldError",
     "LabelsError",
     "ManifestError",
     "ManifestMismatchError",
+    "NoTaskAvailableError",
     "ObjectMissingError",
     "PredictionsMismatchError",
     "ProjectError",
@@ -50,7 +66,11 @@ __all__ = [
     "SchemaVersionError",
     "SourceError",
     "StoreError",
+    "TaskNotAssignedError",
+    "TokenError",
     "UnknownDatasetError",
+    "UnknownTaskError",
+    "WorkerPausedError",
 ]
 
 
@@ -139,6 +159,46 @@ class LabelsError(HeldoutError):
 
 class AggregationError(HeldoutError):
     """Answers cannot be aggregated (malformed arrays, unknown workers or questions, degenerate data)."""
+
+
+class CrowdError(HeldoutError):
+    """Crowd work cannot go on as asked. ``what`` is safe to show to a worker."""
+
+
+class TokenError(CrowdError):
+    """A signed token is forged, malformed, of the wrong kind, or expired."""
+
+
+class TaskNotAssignedError(CrowdError):
+    """The worker was not given this task or assignment."""
+
+
+class AssignmentClosedError(CrowdError):
+    """The assignment expired, or was submitted, approved or rejected and takes no more answers."""
+
+
+class DuplicateAnswerError(CrowdError):
+    """A submitted assignment was submitted again with different answers."""
+
+
+class InvalidAnswersError(CrowdError):
+    """Answers name positions that are not in the task, miss some, or hold values outside 0..2."""
+
+
+class InvalidFieldError(CrowdError):
+    """An id or free-text field has characters or a length outside what is allowed."""
+
+
+class WorkerPausedError(CrowdError):
+    """The worker is paused and gets no more tasks."""
+
+
+class NoTaskAvailableError(CrowdError):
+    """No open task has a free slot this worker may take."""
+
+
+class UnknownTaskError(CrowdError):
+    """No task, assignment or worker with this id."""
 
 
 class EvaluationError(HeldoutError):

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from heldout.catalog import Answer, Assignment, Image, Question, Task, TaskQuestion, Worker
 from heldout.cli import mturk as mturk_cli
 from heldout.crowd import mturk
+from heldout.crowd.tokens import SECRET_FILE
 from heldout.errors import ConfigError, HeldoutError
 from heldout.project import Project, utcnow
 
@@ -511,7 +512,7 @@ def test_sync_keeps_answers_the_app_already_stored(grid_project, stub):
     now = utcnow()
     with grid_project.transaction() as session:  # the app recorded this worker's submission first
         task = session.scalar(select(Task).where(Task.uuid == UUIDS[0]))
-        worker = Worker(external_id=mturk.hash_worker_id("A2WORKER000001", secret=SECRET), created_at=now)
+        worker = Worker(external_id=mturk.hash_worker_id("A2WORKER000001", SECRET), created_at=now)
         session.add(worker)
         session.flush()
         mine = Assignment(task_id=task.task_id, worker_id=worker.worker_id, status="submitted")
@@ -558,16 +559,16 @@ def test_hits_and_answers_land_on_sqlite_and_postgresql(project):
 
 def test_without_HELDOUT_SECRET_a_private_project_secret_is_made_once(grid_project, monkeypatch):
     monkeypatch.delenv("HELDOUT_SECRET")
-    first = mturk.project_secret(grid_project)
-    path = grid_project.root / mturk.SECRET_FILE
+    first = mturk.project_secret(grid_project.root)
+    path = grid_project.root / SECRET_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(first) == 64
-    assert mturk.project_secret(grid_project) == first
+    assert mturk.project_secret(grid_project.root) == first
 
 
 def test_a_short_HELDOUT_SECRET_is_refused(grid_project, monkeypatch):
     monkeypatch.setenv("HELDOUT_SECRET", "short")
     with pytest.raises(ConfigError, match="too short"):
-        mturk.project_secret(grid_project)
+        mturk.project_secret(grid_project.root)
 
 
 # --- approve, reject, progress ----------------------------------------------------------------

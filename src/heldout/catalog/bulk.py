@@ -8,6 +8,7 @@ caller's transaction: a failed import leaves nothing behind.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,14 @@ def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Iter
                 copy.write_row(row)
                 count += 1
         return count
-    batch = list(rows)
+    batch = [tuple(_sqlite_value(v) for v in row) for row in rows]
+    if not batch:
+        return 0
     placeholders = ", ".join("?" for _ in columns)
     connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", batch)
     return len(batch)
+
+
+def _sqlite_value(value: object) -> object:
+    """Datetimes in the text form SQLAlchemy's SQLite dialect reads back (with microseconds)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value

@@ -24,6 +24,7 @@ from heldout.cli import (
     evaluate,
     mturk,
     project,
+    serve,
 )
 from heldout.errors import HeldoutError
 
@@ -56,6 +57,7 @@ crowd_app = typer.Typer(help="Crowd work: tasks and the MTurk bridge.", no_args_
 crowd_app.add_typer(crowd_tasks.app, name="tasks")
 crowd_app.add_typer(mturk.app, name="mturk")
 app.add_typer(crowd_app, name="crowd")
+app.command("serve")(serve.serve)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,18 +7,32 @@ under the record's ``alternate_id`` (ImageNetV2: sha1(photo id + ",flickr," + wn
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from heldout.catalog import Candidate, Image, Source
+from heldout.catalog import Image, Source
+from heldout.catalog.bulk import bulk_insert
 from heldout.collect.records import CandidateRecord
 from heldout.project import Project, utcnow
 
 __all__ = ["add_candidates", "source_row"]
 
+_LOOKUP_SLICE = 10_000
+_IMAGE_COLUMNS = (
+    "image_id",
+    "role",
+    "class_key",
+    "status",
+    "reason",
+    "location",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
 _CANDIDATE_FIELDS = (
     "search_key",
     "id_search_engine",
@@ -57,45 +71,41 @@ def _insert(
     records: Sequence[CandidateRecord],
     now: datetime,
 ) -> tuple[int, int]:
-    wanted = {r.image_id for r in records} | {r.alternate_id for r in records if r.alternate_id}
-    known = dict(
-        session.execute(select(Image.image_id, Image.class_key).where(Image.image_id.in_(wanted))).all()
-    )
+    known = _known_classes(session, [r.image_id for r in records])
+    alternates = [r.alternate_id for r in records if r.alternate_id and r.image_id in known]
+    known.update(_known_classes(session, alternates))
     images, candidates = [], []
     for record in records:
         image_id = _free_id(record, known)
         if image_id is None:
             continue
         known[image_id] = record.class_key
+        status = "failed" if record.failure else "pending"
         images.append(
-            {
-                "image_id": image_id,
-                "role": "candidate",
-                "split": None,
-                "class_key": record.class_key,
-                "status": "failed" if record.failure else "pending",
-                "reason": record.failure,
-                "location": record.location,
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
+            (image_id, "candidate", record.class_key, status, record.failure, record.location, 0, now, now)
         )
-        fields = {k: getattr(record, k) for k in _CANDIDATE_FIELDS}
-        if "id_ours" in fields["record"]:  # the published record names the id actually used
-            fields["record"] = {**fields["record"], "id_ours": image_id}
-        candidates.append(
-            {
-                "image_id": image_id,
-                "source_id": source_id,
-                "search_query_id": record.search_query_id,
-                **fields,
-            }
-        )
-    if images:
-        session.execute(insert(Image), images)
-        session.execute(insert(Candidate), candidates)
+        published = record.record
+        if "id_ours" in published:  # the published record names the id actually used
+            published = {**published, "id_ours": image_id}
+        fields = [getattr(record, k) for k in _CANDIDATE_FIELDS[:-1]]
+        candidates.append((image_id, source_id, record.search_query_id, *fields, json.dumps(published)))
+    bulk_insert(session, "image", _IMAGE_COLUMNS, images)
+    bulk_insert(
+        session, "candidate", ("image_id", "source_id", "search_query_id", *_CANDIDATE_FIELDS), candidates
+    )
     return len(images), len(records) - len(images)
+
+
+def _known_classes(session: Session, image_ids: list[str]) -> dict[str, str | None]:
+    """Class of each of ``image_ids`` already in the catalog, looked up in slices that stay far
+    below the drivers' bind-parameter limits (PostgreSQL: 65,535)."""
+    known: dict[str, str | None] = {}
+    for start in range(0, len(image_ids), _LOOKUP_SLICE):
+        part = image_ids[start : start + _LOOKUP_SLICE]
+        known.update(
+            session.execute(select(Image.image_id, Image.class_key).where(Image.image_id.in_(part))).all()
+        )
+    return known
 
 
 def _free_id(record: CandidateRecord, known: dict[str, str | None]) -> str | None:

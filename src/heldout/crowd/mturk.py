@@ -49,11 +49,8 @@ live ones and would count in aggregation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,7 +63,8 @@ from xml.sax.saxutils import escape
 from sqlalchemy import func, insert, select, update
 
 from heldout.catalog import Answer, Assignment, Task, TaskQuestion, Worker
-from heldout.errors import ConfigError, HeldoutError
+from heldout.crowd.tokens import hash_worker_id, project_secret
+from heldout.errors import ConfigError, CrowdError
 from heldout.project import Project, utcnow
 
 try:  # boto3 is optional: without it, only create_client complains
@@ -108,8 +106,6 @@ LIVE_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 REGION = "us-east-1"
 ANSWER_FIELD = "answers"
 """The FreeText field of the submitted form holding the JSON answers."""
-SECRET_ENV = "HELDOUT_SECRET"
-SECRET_FILE = ".heldout-secret"
 WORKABLE_KINDS = ("grid", "verify")
 LIVE_CONFIRMATION = "LIVE"
 
@@ -120,11 +116,7 @@ _STATUSES = {"Submitted": "submitted", "Approved": "approved", "Rejected": "reje
 _PAGE_SIZE = 100  # MTurk's maximum for list_assignments_for_hit
 _MAX_ANSWER_CHARS = 65_536
 _MAX_FEEDBACK_CHARS = 1024  # MTurk's limit on RequesterFeedback
-_MIN_SECRET_CHARS = 16
 _ANSWER_VALUES = (0, 1, 2)
-
-# Until errors.py has a CrowdError, MTurk's refusals raise the root error.
-_CrowdError = HeldoutError
 
 
 @dataclass(frozen=True)
@@ -331,7 +323,7 @@ def sync_assignments(
     transaction per HIT, after that HIT's pages are read.
     """
     environment = client_environment(client)
-    secret = project_secret(project)
+    secret = project_secret(project.root)
     with project.transaction() as session:
         hits = _tasks_with_hit(session, environment)
     totals = {"assignments": 0, "added": 0, "updated": 0, "answers": 0, "workers": 0}
@@ -401,43 +393,6 @@ def progress(project: Project, client: Any) -> list[HitProgress]:
     return rows
 
 
-def hash_worker_id(worker_id: str, *, secret: str) -> str:
-    """The only form in which a platform's worker id is stored: hex sha256 of id + secret."""
-    return hashlib.sha256((worker_id + secret).encode("utf-8")).hexdigest()
-
-
-def project_secret(project: Project) -> str:
-    """``HELDOUT_SECRET`` if set, else the project's own random secret (made once, mode 0600)."""
-    value = os.environ.get(SECRET_ENV)
-    if value:
-        if len(value) < _MIN_SECRET_CHARS:
-            raise ConfigError(
-                f"{SECRET_ENV} is too short ({len(value)} characters)",
-                where=SECRET_ENV,
-                fix=f"use at least {_MIN_SECRET_CHARS} random characters, e.g. `openssl rand -hex 32`",
-            )
-        return value
-    path = project.root / SECRET_FILE
-    if not path.is_file():
-        logger.warning("%s is not set: keeping a new random secret in %s", SECRET_ENV, path)
-        temporary = path.with_name(f"{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_hex(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)  # create-if-absent, whole: the first process wins
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    value = path.read_text(encoding="utf-8").strip()
-    if len(value) < _MIN_SECRET_CHARS:
-        raise ConfigError("the secret file is damaged", where=path, fix="delete it; a new one is made")
-    return value
-
-
 def _call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
     """One MTurk call; botocore's errors become heldout errors naming the operation."""
     try:
@@ -458,7 +413,7 @@ def _call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
             if error.get("Code") == "ServiceFault"
             else "check the message; for a new account, link it to AWS and fund it (sandbox too)"
         )
-        raise _CrowdError(what, where=client.meta.endpoint_url, fix=fix) from exc
+        raise CrowdError(what, where=client.meta.endpoint_url, fix=fix) from exc
 
 
 def _check_reward(reward: str) -> str:
@@ -584,7 +539,7 @@ def _store_assignments(
     known = session.scalars(select(Assignment).where(Assignment.task_id == hit.task_id)).all()
     by_external = {a.external_id: a for a in known if a.external_id}
     by_worker = {a.worker_id: a for a in known}
-    hashes = {r["WorkerId"]: hash_worker_id(r["WorkerId"], secret=secret) for r in records}
+    hashes = {r["WorkerId"]: hash_worker_id(r["WorkerId"], secret) for r in records}
     worker_of = dict(
         session.execute(
             select(Worker.external_id, Worker.worker_id).where(Worker.external_id.in_(set(hashes.values())))

@@ -1,0 +1,540 @@
+"""Assignments: giving a worker a task, taking their answers, approving and rejecting.
+
+Rules, each enforced here (the web app only calls these functions):
+
+* **Issue.** A worker gets an assignment of a task at most once (the catalog's unique
+  (task, worker) key). A task has ``max_assignments`` slots; a slot is taken by an assignment
+  that is submitted, approved, or assigned and not yet expired, so an abandoned assignment frees
+  its slot when it expires (``[crowd] assignment_duration_s`` after it was issued) and the slot is
+  issued again, to someone else. Rejected assignments free their slot too. A worker with an open
+  assignment gets that one back instead of a new one. Open tasks are issued oldest first.
+  Before anything is issued the worker is checked (:func:`heldout.crowd.workers.check_worker`):
+  paused workers get nothing, qualifying workers get ``qualification`` tasks only.
+* **Submit.** Answers are ``{position: value}`` for *every* position of the task, values 0 (no),
+  1 (maybe), 2 (yes). They are written in one transaction with the assignment's new status, so
+  when :func:`submit_answers` returns they are committed. Submitting the same answers again
+  returns the same receipt and stores nothing (``is_repeat``); different answers to a submitted
+  assignment are refused, as are answers to an expired assignment or from another worker.
+* **Concurrency.** Each write transaction takes the database's write lock first (SQLite: a no-op
+  write, so read-then-write cannot interleave across processes; PostgreSQL: ``FOR UPDATE`` on the
+  task or assignment row), so two workers racing for a task's last slot cannot both get it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from heldout.answers import VALID_STATUSES
+from heldout.catalog import Answer, Assignment, Image, Question, Task, TaskQuestion
+from heldout.crowd.workers import QUALIFICATION_KIND, WORK_KINDS, check_field, check_worker
+from heldout.errors import (
+    AssignmentClosedError,
+    DuplicateAnswerError,
+    InvalidAnswersError,
+    NoTaskAvailableError,
+    ObjectMissingError,
+    TaskNotAssignedError,
+    UnknownTaskError,
+    WorkerPausedError,
+)
+from heldout.project import Project, utcnow
+
+__all__ = [
+    "AssignmentView",
+    "IssuedAssignment",
+    "SubmitReceipt",
+    "TaskSummary",
+    "assignment_view",
+    "expire_assignments",
+    "issue_assignment",
+    "rendition",
+    "review_assignment",
+    "submit_answers",
+    "submitted_answers",
+    "task_summary",
+]
+
+OPEN = "open"
+_CLOSED_STATUSES = ("submitted", "approved", "rejected")
+_CANDIDATE_BATCH = 20
+
+
+@dataclass(frozen=True)
+class IssuedAssignment:
+    assignment_id: int
+    task_id: int
+    worker_id: int
+    kind: str
+    status: str
+    expires_at: datetime | None
+    is_new: bool
+
+
+@dataclass(frozen=True)
+class SubmitReceipt:
+    """What a submission stored; the same for a repeated submission (``is_repeat`` True)."""
+
+    assignment_id: int
+    task_id: int
+    answers: int
+    submitted_at: datetime
+    is_repeat: bool
+
+
+@dataclass(frozen=True)
+class AssignmentView:
+    """What a task page needs: positions in display order and, per position, the class asked about."""
+
+    assignment_id: int
+    worker_id: int
+    task_id: int
+    kind: str
+    class_key: str | None
+    status: str
+    expires_at: datetime | None
+    positions: tuple[int, ...]
+    class_keys: tuple[str, ...]
+    links: tuple[str, ...]
+    external_id: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "assigned"
+
+
+def issue_assignment(
+    project: Project,
+    worker_id: int,
+    *,
+    task_uuid: str | None = None,
+    external_id: str | None = None,
+    now: datetime | None = None,
+) -> IssuedAssignment:
+    """An assignment for ``worker_id``: their open one, else a new one of the oldest open task with
+    a free slot (or of the task ``task_uuid``, as MTurk asks; ``external_id`` is MTurk's
+    assignment id)."""
+    now = now or utcnow()
+    if external_id is not None:
+        check_field(external_id, "assignmentId")
+    state = check_worker(project, worker_id)
+    if state.status == "paused":
+        raise WorkerPausedError("you cannot take more tasks in this project", fix=state.reason)
+    kinds = (QUALIFICATION_KIND,) if state.status == "qualifying" else WORK_KINDS
+    duration = timedelta(seconds=project.config.crowd.assignment_duration_s)
+    with project.transaction() as session:
+        _lock_for_write(session)
+        if task_uuid is not None:
+            return _issue_named(session, worker_id, task_uuid, kinds, external_id, now, duration)
+        current = session.execute(
+            select(Assignment, Task.kind)
+            .join(Task, Task.task_id == Assignment.task_id)
+            .where(
+                Assignment.worker_id == worker_id,
+                Assignment.status == "assigned",
+                Assignment.expires_at > now,
+                Task.kind.in_(kinds),
+            )
+            .order_by(Assignment.assignment_id)
+            .limit(1)
+        ).first()
+        if current is not None:
+            return _issued(current[0], current[1], is_new=False)
+        _expire_own(session, worker_id, now)
+        taken = (
+            select(func.count())
+            .select_from(Assignment)
+            .where(Assignment.task_id == Task.task_id, _holds_slot(now))
+            .scalar_subquery()
+        )
+        mine = exists().where(Assignment.task_id == Task.task_id, Assignment.worker_id == worker_id)
+        candidates = session.execute(
+            select(Task.task_id, Task.kind)
+            .where(Task.status == OPEN, Task.kind.in_(kinds), ~mine, taken < Task.max_assignments)
+            .order_by(Task.task_id)
+            .limit(_CANDIDATE_BATCH)
+        ).all()
+        for task_id, kind in candidates:
+            assignment = _claim(session, task_id, worker_id, external_id, now, duration)
+            if assignment is not None:
+                return _issued(assignment, kind, is_new=True)
+    raise NoTaskAvailableError(
+        "there is no task for you right now" if kinds == WORK_KINDS else "there is no qualification task now",
+        fix="come back later",
+    )
+
+
+def submit_answers(
+    project: Project,
+    assignment_id: int,
+    answers: Mapping[int, int] | None = None,
+    *,
+    selected: Collection[int] | None = None,
+    worker_id: int | None = None,
+    now: datetime | None = None,
+) -> SubmitReceipt:
+    """Store a worker's answers to every position of the assignment's task (see the module rules):
+    ``answers`` as ``{position: value}``, or for a grid ``selected``, the ticked positions (yes),
+    every other position no. ``worker_id``, when given, must own the assignment."""
+    now = now or utcnow()
+    if (answers is None) == (selected is None):
+        raise InvalidAnswersError("give either answers or selected positions", fix="answer every image")
+    given = _check_values(answers) if answers is not None else _check_selection(selected)
+    with project.transaction() as session:
+        _lock_for_write(session)
+        connection = session.connection()
+        row = connection.execute(
+            select(
+                Assignment.task_id,
+                Assignment.worker_id,
+                Assignment.status,
+                Assignment.expires_at,
+                Assignment.submitted_at,
+            )
+            .where(Assignment.assignment_id == assignment_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise UnknownTaskError("this task does not exist")
+        task_id, owner, status, expires_at, submitted_at = row
+        if worker_id is not None and owner != worker_id:
+            raise TaskNotAssignedError("this task was given to someone else")
+        layout = dict(
+            connection.execute(
+                select(TaskQuestion.position, TaskQuestion.question_id).where(TaskQuestion.task_id == task_id)
+            ).all()
+        )
+        if selected is not None:
+            given = _selection_answers(given, layout)
+        by_question = _by_question(given, layout)
+        if status in _CLOSED_STATUSES:
+            stored = dict(
+                connection.execute(
+                    select(Answer.question_id, Answer.value).where(Answer.assignment_id == assignment_id)
+                ).all()
+            )
+            if stored != by_question:
+                raise DuplicateAnswerError(
+                    "this task was already submitted with other answers", fix="start a new task"
+                )
+            return SubmitReceipt(assignment_id, task_id, len(stored), submitted_at or now, True)
+        if status != "assigned" or (expires_at is not None and expires_at <= now):
+            raise AssignmentClosedError("the time for this task ran out", fix="start a new task")
+        connection.execute(
+            insert(Answer.__table__),
+            [
+                {
+                    "assignment_id": assignment_id,
+                    "question_id": question_id,
+                    "worker_id": owner,
+                    "value": value,
+                    "answered_at": now,
+                }
+                for question_id, value in by_question.items()
+            ],
+        )
+        connection.execute(
+            update(Assignment.__table__)
+            .where(Assignment.assignment_id == assignment_id)
+            .values(status="submitted", submitted_at=now)
+        )
+        return SubmitReceipt(assignment_id, task_id, len(by_question), now, False)
+
+
+def review_assignment(project: Project, assignment_id: int, *, approve: bool) -> str:
+    """Approve or reject a submitted assignment (a decision can be changed); returns the new status.
+    Rejected answers stay in the catalog but no longer count."""
+    with project.transaction() as session:
+        _lock_for_write(session)
+        assignment = session.get(Assignment, assignment_id, with_for_update=True)
+        if assignment is None:
+            raise UnknownTaskError(f"no assignment {assignment_id}")
+        if assignment.status not in _CLOSED_STATUSES:
+            raise AssignmentClosedError(
+                f"assignment {assignment_id} is {assignment.status}, not submitted",
+                fix="approve or reject submitted assignments only",
+            )
+        assignment.status = "approved" if approve else "rejected"
+        return assignment.status
+
+
+def expire_assignments(project: Project, *, now: datetime | None = None) -> int:
+    """Mark every overdue ``assigned`` assignment ``expired``; returns how many. (Issuing does not
+    need this: an overdue assignment holds no slot. It keeps the admin's counts honest.)"""
+    now = now or utcnow()
+    with project.transaction() as session:
+        _lock_for_write(session)
+        result = session.execute(
+            update(Assignment)
+            .where(Assignment.status == "assigned", Assignment.expires_at <= now)
+            .values(status="expired")
+        )
+        return result.rowcount or 0
+
+
+def assignment_view(project: Project, assignment_id: int, *, now: datetime | None = None) -> AssignmentView:
+    """The assignment's task as a page shows it. An overdue assignment reads as ``expired``."""
+    now = now or utcnow()
+    with project.transaction() as session:
+        row = session.execute(
+            select(Assignment, Task)
+            .join(Task, Task.task_id == Assignment.task_id)
+            .where(Assignment.assignment_id == assignment_id)
+        ).first()
+        if row is None:
+            raise UnknownTaskError("this task does not exist")
+        assignment, task = row
+        layout = session.execute(
+            select(TaskQuestion.position, Question.class_key)
+            .join(Question, Question.question_id == TaskQuestion.question_id)
+            .where(TaskQuestion.task_id == task.task_id)
+            .order_by(TaskQuestion.position)
+        ).all()
+    status = assignment.status
+    if status == "assigned" and assignment.expires_at is not None and assignment.expires_at <= now:
+        status = "expired"
+    links = tuple(str(link) for link in (task.payload or {}).get("links", ()) if _is_web_link(link))
+    return AssignmentView(
+        assignment_id=assignment.assignment_id,
+        worker_id=assignment.worker_id,
+        task_id=task.task_id,
+        kind=task.kind,
+        class_key=task.class_key,
+        status=status,
+        expires_at=assignment.expires_at,
+        positions=tuple(p for p, _ in layout),
+        class_keys=tuple(k for _, k in layout),
+        links=links,
+        external_id=assignment.external_id,
+    )
+
+
+def submitted_answers(project: Project, assignment_id: int) -> dict[int, int]:
+    """{position: value} of a submitted assignment (what MTurk's hand-back form carries)."""
+    with project.transaction() as session:
+        rows = session.execute(
+            select(TaskQuestion.position, Answer.value)
+            .join(Assignment, Assignment.assignment_id == Answer.assignment_id)
+            .join(
+                TaskQuestion,
+                (TaskQuestion.task_id == Assignment.task_id)
+                & (TaskQuestion.question_id == Answer.question_id),
+            )
+            .where(Answer.assignment_id == assignment_id)
+            .order_by(TaskQuestion.position)
+        ).all()
+    return dict(rows)
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """What a preview shows of a task before it is accepted."""
+
+    kind: str
+    class_key: str | None
+    questions: int
+
+
+def task_summary(project: Project, task_uuid: str) -> TaskSummary:
+    """The kind, class and size of the task ``task_uuid`` (an MTurk preview: no images)."""
+    with project.transaction() as session:
+        row = session.execute(
+            select(Task.kind, Task.class_key, func.count(TaskQuestion.position))
+            .join(TaskQuestion, TaskQuestion.task_id == Task.task_id, isouter=True)
+            .where(Task.uuid == task_uuid)
+            .group_by(Task.task_id)
+        ).first()
+    if row is None:
+        raise UnknownTaskError("this task does not exist")
+    return TaskSummary(row[0], row[1], row[2])
+
+
+def rendition(project: Project, assignment_id: int, position: int, *, now: datetime | None = None) -> bytes:
+    """The 500 px rendition shown at ``position`` of an *open* assignment: controls and candidates
+    alike, the stored metadata-free JPEG. Finished or expired assignments show nothing."""
+    now = now or utcnow()
+    with project.transaction() as session:
+        row = session.execute(
+            select(Assignment.status, Assignment.expires_at, Image.sha256)
+            .join(TaskQuestion, TaskQuestion.task_id == Assignment.task_id)
+            .join(Question, Question.question_id == TaskQuestion.question_id)
+            .join(Image, Image.image_id == Question.image_id)
+            .where(Assignment.assignment_id == assignment_id, TaskQuestion.position == position)
+        ).first()
+    if row is None:
+        raise UnknownTaskError("no such image")
+    status, expires_at, sha256 = row
+    if status != "assigned" or (expires_at is not None and expires_at <= now):
+        raise AssignmentClosedError("this task is finished", fix="start a new task")
+    if sha256 is None:
+        raise ObjectMissingError("no stored image", fix="ingest the task's images")
+    store = project.store
+    return store.get(store.key(sha256, "500"))
+
+
+# --- machinery -------------------------------------------------------------------------------------
+
+
+def _lock_for_write(session: Session) -> None:
+    """Take the write lock before reading what the write depends on. SQLite: a write statement
+    that changes nothing starts the write transaction (waiting up to the busy timeout).
+    PostgreSQL: callers lock the rows they change with ``FOR UPDATE``."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("DELETE FROM assignment WHERE assignment_id = -1")
+
+
+def _holds_slot(now: datetime):
+    return or_(
+        Assignment.status.in_(VALID_STATUSES),
+        and_(Assignment.status == "assigned", Assignment.expires_at > now),
+    )
+
+
+def _claim(
+    session: Session,
+    task_id: int,
+    worker_id: int,
+    external_id: str | None,
+    now: datetime,
+    duration: timedelta,
+) -> Assignment | None:
+    """A new assignment of ``task_id`` if a slot is free (the task row locked while counting)."""
+    task = session.execute(select(Task).where(Task.task_id == task_id).with_for_update()).scalar_one()
+    taken = session.scalar(
+        select(func.count()).select_from(Assignment).where(Assignment.task_id == task_id, _holds_slot(now))
+    )
+    if taken >= task.max_assignments or task.status != OPEN:
+        return None
+    try:
+        with session.begin_nested():
+            assignment = Assignment(
+                task_id=task_id,
+                worker_id=worker_id,
+                external_id=external_id,
+                status="assigned",
+                started_at=now,
+                expires_at=now + duration,
+            )
+            session.add(assignment)
+            session.flush()
+    except IntegrityError:  # the same worker, concurrently
+        return None
+    return assignment
+
+
+def _issue_named(
+    session: Session,
+    worker_id: int,
+    task_uuid: str,
+    kinds: tuple[str, ...],
+    external_id: str | None,
+    now: datetime,
+    duration: timedelta,
+) -> IssuedAssignment:
+    task = session.execute(select(Task).where(Task.uuid == task_uuid)).scalar_one_or_none()
+    if task is None:
+        raise UnknownTaskError("this task does not exist")
+    if task.kind not in kinds:
+        raise NoTaskAvailableError(
+            "this task is for workers who passed the qualification",
+            fix="return it and take a qualification task",
+        )
+    own = session.execute(
+        select(Assignment).where(Assignment.task_id == task.task_id, Assignment.worker_id == worker_id)
+    ).scalar_one_or_none()
+    if own is not None:
+        is_overdue = own.status == "assigned" and own.expires_at is not None and own.expires_at <= now
+        if own.status == "expired" or is_overdue:
+            # MTurk gave the worker this task again (they returned it and accepted it anew)
+            if external_id is None:
+                raise AssignmentClosedError("the time for this task ran out", fix="start a new task")
+            own.status, own.started_at, own.expires_at = "assigned", now, now + duration
+        if external_id is not None:
+            own.external_id = external_id
+        return _issued(own, task.kind, is_new=False)
+    if task.status != OPEN:
+        raise NoTaskAvailableError("this task is closed", fix="return it")
+    assignment = _claim(session, task.task_id, worker_id, external_id, now, duration)
+    if assignment is None:
+        raise NoTaskAvailableError("this task has all the answers it needs", fix="return it")
+    return _issued(assignment, task.kind, is_new=True)
+
+
+def _expire_own(session: Session, worker_id: int, now: datetime) -> None:
+    session.execute(
+        update(Assignment)
+        .where(
+            Assignment.worker_id == worker_id,
+            Assignment.status == "assigned",
+            Assignment.expires_at <= now,
+        )
+        .values(status="expired")
+    )
+
+
+def _issued(assignment: Assignment, kind: str, *, is_new: bool) -> IssuedAssignment:
+    return IssuedAssignment(
+        assignment.assignment_id,
+        assignment.task_id,
+        assignment.worker_id,
+        kind,
+        assignment.status,
+        assignment.expires_at,
+        is_new,
+    )
+
+
+def _check_values(answers: Mapping[Any, Any]) -> dict[int, int]:
+    if not isinstance(answers, Mapping) or not answers:
+        raise InvalidAnswersError("no answers were sent", fix="answer every image")
+    checked = {}
+    for position, value in answers.items():
+        if type(position) is not int or type(value) is not int or not 0 <= value <= 2:
+            raise InvalidAnswersError(
+                "answers must be whole positions with values 0 (no), 1 (maybe) or 2 (yes)",
+                fix="answer with no, maybe or yes",
+            )
+        checked[position] = value
+    return checked
+
+
+def _check_selection(selected: Collection[Any]) -> dict[int, int]:
+    positions = {}
+    for position in selected:
+        if type(position) is not int:
+            raise InvalidAnswersError("selected positions must be whole numbers", fix="submit the form again")
+        positions[position] = 2
+    return positions
+
+
+def _selection_answers(ticked: dict[int, int], layout: dict[int, int]) -> dict[int, int]:
+    if not set(ticked) <= set(layout):
+        raise InvalidAnswersError("an unknown image was selected", fix="submit the form again")
+    return {position: ticked.get(position, 0) for position in layout}
+
+
+def _by_question(given: dict[int, int], layout: dict[int, int]) -> dict[int, int]:
+    """{question_id: value} from {position: value}; every position of the task, nothing else."""
+    if set(given) != set(layout):
+        extra, missing = len(set(given) - set(layout)), len(set(layout) - set(given))
+        raise InvalidAnswersError(
+            f"the answers do not match the task ({extra} unknown, {missing} missing)",
+            fix="answer every image of this task and nothing else",
+        )
+    by_question: dict[int, int] = {}
+    for position, value in given.items():
+        question_id = layout[position]
+        if by_question.setdefault(question_id, value) != value:
+            raise InvalidAnswersError("one question got two different answers", fix="answer it once")
+    return by_question
+
+
+def _is_web_link(link: object) -> bool:
+    return isinstance(link, str) and link.startswith(("https://", "http://")) and len(link) < 500

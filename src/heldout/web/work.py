@@ -1,0 +1,213 @@
+"""Worker pages: arrive (invite link or MTurk), take a task, answer it, submit.
+
+    GET  /work/invite/{invite}          register an invited worker; consent and instructions
+    GET  /work/w/{worker}               the same start page, for a returning worker
+    POST /work/w/{worker}/next          issue an assignment → 303 to its page
+    GET  /work/mturk?task=&assignmentId=&hitId=&workerId=&turkSubmitTo=
+                                        MTurk's ExternalQuestion: preview, or register + issue
+    GET  /work/a/{assignment}           the grid or verify page (or "already submitted")
+    POST /work/a/{assignment}           submit: form fields (``selected`` positions of a grid,
+                                        ``answer-<position>`` = no/maybe/yes of a verify task) or
+                                        JSON ``{"selected": [...]}`` / ``{"answers": {pos: 0..2}}``
+
+Every id in a URL is a signed token (:mod:`heldout.crowd.tokens`). Writes go through the app's one
+writer and are committed before the response is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from heldout.crowd.assignments import (
+    AssignmentView,
+    assignment_view,
+    issue_assignment,
+    submit_answers,
+    submitted_answers,
+    task_summary,
+)
+from heldout.crowd.tokens import AssignmentRef
+from heldout.crowd.workers import check_field, register_worker
+from heldout.errors import InvalidAnswersError, InvalidFieldError, TaskNotAssignedError
+from heldout.project import utcnow
+from heldout.web.deps import AppState, StateDep
+from heldout.web.schemas import ANSWER_VALUES, MTURK_SUBMIT_HOSTS, Receipt, SubmitBody, position
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/work", tags=["work"])
+
+_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+_TaskUuid = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+_Field = Annotated[str | None, Query(max_length=200)]
+
+
+@router.get("/invite/{token}")
+async def invite(token: str, request: Request, state: StateDep) -> Response:
+    label = state.signer.read_invite(token, now=utcnow())
+    worker = await state.writer.run(
+        register_worker, state.project, state.secret, platform_id=label, via="invite"
+    )
+    return _start(request, state, state.signer.worker(worker.worker_id))
+
+
+@router.get("/w/{token}")
+def start(token: str, request: Request, state: StateDep) -> Response:
+    state.signer.read_worker(token, now=utcnow())
+    return _start(request, state, token)
+
+
+@router.post("/w/{token}/next")
+async def next_task(token: str, state: StateDep) -> Response:
+    worker_id = state.signer.read_worker(token, now=utcnow())
+    issued = await state.writer.run(issue_assignment, state.project, worker_id)
+    page = state.signer.assignment(issued.assignment_id, worker_id, expires_at=issued.expires_at)
+    return RedirectResponse(f"/work/a/{page}", status_code=303)
+
+
+@router.get("/mturk")
+async def mturk(
+    request: Request,
+    state: StateDep,
+    task: _TaskUuid,
+    assignmentId: _Field = None,  # noqa: N803 - MTurk's parameter names
+    hitId: _Field = None,  # noqa: N803
+    workerId: _Field = None,  # noqa: N803
+    turkSubmitTo: _Field = None,  # noqa: N803
+) -> Response:
+    if assignmentId is None or assignmentId == _PREVIEW:
+        summary = await run_in_threadpool(task_summary, state.project, task)
+        context = _class_context(state, summary.class_key) | {
+            "kind": summary.kind,
+            "crowd": state.project.config.crowd,
+        }
+        return state.templates.TemplateResponse(request, "preview.html", context)
+    for value, name in ((assignmentId, "assignmentId"), (hitId, "hitId"), (workerId, "workerId")):
+        check_field(value or "", name)
+    submit_to = (turkSubmitTo or "").rstrip("/")
+    if submit_to not in MTURK_SUBMIT_HOSTS:
+        raise InvalidFieldError("turkSubmitTo is not an MTurk address", fix="open the task from MTurk")
+    worker = await state.writer.run(
+        register_worker, state.project, state.secret, platform_id=workerId, via="mturk"
+    )
+    issued = await state.writer.run(
+        issue_assignment, state.project, worker.worker_id, task_uuid=task, external_id=assignmentId
+    )
+    page = state.signer.assignment(
+        issued.assignment_id, worker.worker_id, expires_at=issued.expires_at, submit_to=submit_to
+    )
+    return RedirectResponse(f"/work/a/{page}", status_code=303)
+
+
+@router.get("/a/{token}")
+def assignment_page(token: str, request: Request, state: StateDep) -> Response:
+    now = utcnow()
+    ref = state.signer.read_assignment(token, now=now)
+    view = assignment_view(state.project, ref.assignment_id, now=now)
+    if view.worker_id != ref.worker_id:
+        raise TaskNotAssignedError("this task was given to someone else")
+    if view.status in ("submitted", "approved", "rejected"):
+        return _done(request, state, ref, view, already=True)
+    if not view.is_open:
+        return state.templates.TemplateResponse(
+            request,
+            "message.html",
+            {"title": "Time is up", "message": "The time for this task ran out.", "fix": "Start a new task."},
+            status_code=410,
+        )
+    tiles = [
+        (position, state.signer.image(view.assignment_id, position, expires_at=view.expires_at))
+        for position in view.positions
+    ]
+    crowd = state.project.config.crowd
+    context = {"action": f"/work/a/{token}", "tiles": tiles, "crowd": crowd, "links": view.links}
+    is_grid = view.kind == "grid" or (view.kind != "verify" and len(set(view.class_keys)) == 1)
+    if is_grid:
+        context |= _class_context(state, view.class_key or view.class_keys[0])
+        return state.templates.TemplateResponse(request, "grid.html", context)
+    labels = [
+        (position, _class_context(state, key))
+        for position, key in zip(view.positions, view.class_keys, strict=True)
+    ]
+    context |= {"labels": labels, "image": tiles[0][1], "values": ANSWER_VALUES}
+    return state.templates.TemplateResponse(request, "verify.html", context)
+
+
+@router.post("/a/{token}")
+async def submit(token: str, request: Request, state: StateDep) -> Response:
+    ref = state.signer.read_assignment(token, now=utcnow())
+    is_json = request.headers.get("content-type", "").startswith("application/json")
+    body = await _read_body(request, is_json)
+    receipt = await state.writer.run(
+        submit_answers,
+        state.project,
+        ref.assignment_id,
+        body.positions(),
+        selected=body.selected,
+        worker_id=ref.worker_id,
+    )
+    if is_json or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse(Receipt.of(receipt).model_dump(mode="json"))
+    view = await run_in_threadpool(assignment_view, state.project, ref.assignment_id)
+    return _done(request, state, ref, view, already=receipt.is_repeat)
+
+
+async def _read_body(request: Request, is_json: bool) -> SubmitBody:
+    try:
+        if is_json:
+            return SubmitBody.model_validate(json.loads(await request.body()))
+        form = await request.form()
+        if "selected" in form or not any(key.startswith("answer-") for key in form):
+            return SubmitBody.model_validate(
+                {"selected": [position(str(v)) for v in form.getlist("selected")]}
+            )
+        answers = {}
+        for key, value in form.multi_items():
+            if not key.startswith("answer-") or str(value) not in ANSWER_VALUES:
+                raise InvalidAnswersError("the answers could not be read", fix="answer no, maybe or yes")
+            answers[key.removeprefix("answer-")] = ANSWER_VALUES[str(value)]
+        return SubmitBody.model_validate({"answers": answers})
+    except (ValueError, ValidationError) as exc:
+        raise InvalidAnswersError("the answers could not be read", fix="submit the form again") from exc
+
+
+def _start(request: Request, state: AppState, worker_token: str) -> Response:
+    return state.templates.TemplateResponse(
+        request, "start.html", {"crowd": state.project.config.crowd, "next": f"/work/w/{worker_token}/next"}
+    )
+
+
+def _done(
+    request: Request,
+    state: AppState,
+    ref: AssignmentRef,
+    view: AssignmentView,
+    *,
+    already: bool,
+    answers: dict[int, int] | None = None,
+) -> Response:
+    """The thanks page: a "next task" button, or (MTurk) the form handing the assignment back to
+    MTurk with ``assignmentId`` and ``answers`` (JSON of the positions answered other than no)."""
+    context = {"already": already, "submit_to": None, "assignment_external": None, "next": None}
+    if ref.submit_to:
+        if answers is None:
+            answers = submitted_answers(state.project, view.assignment_id)
+        context["submit_to"] = f"{ref.submit_to}/mturk/externalSubmit"
+        context["assignment_external"] = view.external_id
+        context["answers_json"] = json.dumps({str(p): v for p, v in sorted(answers.items()) if v})
+    else:
+        context["next"] = f"/work/w/{state.signer.worker(ref.worker_id)}/next"
+    return state.templates.TemplateResponse(request, "done.html", context)
+
+
+def _class_context(state: AppState, class_key: str | None) -> dict:
+    if class_key is None or class_key not in state.project.classes:
+        return {"names": "", "gloss": ""}
+    info = state.project.classes[class_key]
+    return {"names": " or ".join(info.names), "gloss": info.description}
