@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-__all__ = ["bulk_insert"]
+__all__ = ["analyze", "bulk_insert"]
 
 
 def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
@@ -38,3 +38,11 @@ def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Iter
 def _sqlite_value(value: object) -> object:
     """Datetimes in the text form SQLAlchemy's SQLite dialect reads back (with microseconds)."""
     return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value
+
+
+def analyze(session: Session, *tables: str) -> None:
+    """Refresh the planner's statistics after a bulk load (PostgreSQL). Without it the planner
+    still believes the tables are empty and joins a million answers by nested loops."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ANALYZE {', '.join(tables)}")

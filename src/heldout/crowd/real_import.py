@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 
 from heldout.answers import answers_from_onehot
 from heldout.catalog import Assignment, Image, Question, Task, Worker
-from heldout.catalog.bulk import bulk_insert
+from heldout.catalog.bulk import analyze, bulk_insert
 from heldout.datasets import load_dataset
 from heldout.errors import AggregationError
 from heldout.project import Project, utcnow
@@ -87,6 +87,7 @@ def import_real(
             )
             if progress:
                 progress(step, len(_FILES))
+        analyze(session, "image", "question", "worker", "task", "assignment", "answer")
         workers = session.scalar(select(Worker.worker_id).order_by(Worker.worker_id.desc()).limit(1)) or 0
         run.counts.update(images=images, questions=len(info), **counts)
     return RealImport(images, len(info), int(workers), counts)
