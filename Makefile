@@ -5,6 +5,8 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := torch,postgres,s3,web,mturk,test
+# constraints.txt pins every dependency to versions known to work together: without it pip
+# backtracks for minutes between boto3 and aiobotocore's narrow botocore range.
 # Debian packages the project uses (installed with apt-get when root).
 APT_PACKAGES := postgresql dataset-fashion-mnist chromium
 TEST_TIMEOUT ?= 20m
@@ -13,7 +15,7 @@ TEST_TIMEOUT ?= 20m
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile constraints.txt
 	@if [ -n "$(APT_PACKAGES)" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); }; \
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 	fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0"
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[$(EXTRAS)]"
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 demo: setup
@@ -33,7 +35,7 @@ test: setup lint
 	timeout --foreground $(TEST_TIMEOUT) $(BIN)/pytest --durations=20
 
 bench: setup
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[$(EXTRAS),bench]"
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS),bench]"
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: setup
