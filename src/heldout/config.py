@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from heldout.atomic import write_atomic
 from heldout.errors import ConfigError
@@ -115,6 +115,27 @@ class CrowdConfig(_Section):
     """P(class fits) of a candidate before other workers' answers are counted."""
     max_body_bytes: int = Field(65_536, ge=1024)
     """Larger request bodies are refused (413)."""
+    adaptive: bool = False
+    """Adaptive assignment: a task whose candidate questions are all settled (``AdaptivePolicy``
+    on a Dawid–Skene fit of the answers so far) is closed as ``settled`` and no longer issued."""
+    adaptive_threshold: float = Field(0.8, gt=0, lt=1)
+    """``AdaptivePolicy.threshold``: the posterior above which a class is accepted."""
+    adaptive_max_flip_probability: float = Field(0.01, ge=0, lt=1)
+    """``AdaptivePolicy.max_flip_probability``."""
+    adaptive_min_answers: int = Field(3, ge=1)
+    """``AdaptivePolicy.min_answers``: answers every question gets before it can be settled."""
+    adaptive_max_answers: int = Field(5, ge=1)
+    """``AdaptivePolicy.max_answers``: a question with this many answers is settled."""
+    adaptive_refit_interval_s: float = Field(30.0, ge=0)
+    """Refit at most this often (seconds), unless ``adaptive_refit_submissions`` arrived sooner."""
+    adaptive_refit_submissions: int = Field(20, ge=1)
+    """Refit as soon as this many assignments were submitted since the last fit."""
+
+    @model_validator(mode="after")
+    def _adaptive_answers_ordered(self) -> CrowdConfig:
+        if self.adaptive_min_answers > self.adaptive_max_answers:
+            raise ValueError("adaptive_min_answers must not exceed adaptive_max_answers")
+        return self
 
 
 class ProjectConfig(_Section):

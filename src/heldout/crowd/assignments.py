@@ -22,17 +22,20 @@ Rules, each enforced here (the web app only calls these functions):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from heldout.answers import VALID_STATUSES
 from heldout.catalog import Answer, Assignment, Image, Question, Task, TaskQuestion
+from heldout.crowd.adaptive_issue import maybe_close_settled_tasks
 from heldout.crowd.workers import QUALIFICATION_KIND, WORK_KINDS, check_field, check_worker
 from heldout.errors import (
     AssignmentClosedError,
@@ -128,6 +131,7 @@ def issue_assignment(
         raise WorkerPausedError("you cannot take more tasks in this project", fix=state.reason)
     kinds = (QUALIFICATION_KIND,) if state.status == "qualifying" else WORK_KINDS
     duration = timedelta(seconds=project.config.crowd.assignment_duration_s)
+    maybe_close_settled_tasks(project)  # [crowd] adaptive: settled tasks are no longer issued
     with project.transaction() as session:
         _lock_for_write(session)
         if task_uuid is not None:
@@ -189,27 +193,13 @@ def submit_answers(
     with project.transaction() as session:
         _lock_for_write(session)
         connection = session.connection()
-        row = connection.execute(
-            select(
-                Assignment.task_id,
-                Assignment.worker_id,
-                Assignment.status,
-                Assignment.expires_at,
-                Assignment.submitted_at,
-            )
-            .where(Assignment.assignment_id == assignment_id)
-            .with_for_update()
-        ).first()
+        row = connection.execute(_SUBMIT_ROW, {"assignment": assignment_id}).first()
         if row is None:
             raise UnknownTaskError("this task does not exist")
         task_id, owner, status, expires_at, submitted_at = row
         if worker_id is not None and owner != worker_id:
             raise TaskNotAssignedError("this task was given to someone else")
-        layout = dict(
-            connection.execute(
-                select(TaskQuestion.position, TaskQuestion.question_id).where(TaskQuestion.task_id == task_id)
-            ).all()
-        )
+        layout = _task_layout(project, connection, task_id).questions
         if selected is not None:
             given = _selection_answers(given, layout)
         by_question = _by_question(given, layout)
@@ -226,24 +216,8 @@ def submit_answers(
             return SubmitReceipt(assignment_id, task_id, len(stored), submitted_at or now, True)
         if status != "assigned" or (expires_at is not None and expires_at <= now):
             raise AssignmentClosedError("the time for this task ran out", fix="start a new task")
-        connection.execute(
-            insert(Answer.__table__),
-            [
-                {
-                    "assignment_id": assignment_id,
-                    "question_id": question_id,
-                    "worker_id": owner,
-                    "value": value,
-                    "answered_at": now,
-                }
-                for question_id, value in by_question.items()
-            ],
-        )
-        connection.execute(
-            update(Assignment.__table__)
-            .where(Assignment.assignment_id == assignment_id)
-            .values(status="submitted", submitted_at=now)
-        )
+        _insert_answers(connection, assignment_id, owner, by_question, now)
+        connection.execute(_MARK_SUBMITTED, {"assignment": assignment_id, "at": now})
         return SubmitReceipt(assignment_id, task_id, len(by_question), now, False)
 
 
@@ -282,36 +256,26 @@ def assignment_view(project: Project, assignment_id: int, *, now: datetime | Non
     """The assignment's task as a page shows it. An overdue assignment reads as ``expired``."""
     now = now or utcnow()
     with project.transaction() as session:
-        row = session.execute(
-            select(Assignment, Task)
-            .join(Task, Task.task_id == Assignment.task_id)
-            .where(Assignment.assignment_id == assignment_id)
-        ).first()
+        connection = session.connection()
+        row = connection.execute(_VIEW_ROW, {"assignment": assignment_id}).first()
         if row is None:
             raise UnknownTaskError("this task does not exist")
-        assignment, task = row
-        layout = session.execute(
-            select(TaskQuestion.position, Question.class_key)
-            .join(Question, Question.question_id == TaskQuestion.question_id)
-            .where(TaskQuestion.task_id == task.task_id)
-            .order_by(TaskQuestion.position)
-        ).all()
-    status = assignment.status
-    if status == "assigned" and assignment.expires_at is not None and assignment.expires_at <= now:
+        task_id, worker_id, status, expires_at, external_id = row
+        layout = _task_layout(project, connection, task_id)
+    if status == "assigned" and expires_at is not None and expires_at <= now:
         status = "expired"
-    links = tuple(str(link) for link in (task.payload or {}).get("links", ()) if _is_web_link(link))
     return AssignmentView(
-        assignment_id=assignment.assignment_id,
-        worker_id=assignment.worker_id,
-        task_id=task.task_id,
-        kind=task.kind,
-        class_key=task.class_key,
+        assignment_id=assignment_id,
+        worker_id=worker_id,
+        task_id=task_id,
+        kind=layout.kind,
+        class_key=layout.class_key,
         status=status,
-        expires_at=assignment.expires_at,
-        positions=tuple(p for p, _ in layout),
-        class_keys=tuple(k for _, k in layout),
-        links=links,
-        external_id=assignment.external_id,
+        expires_at=expires_at,
+        positions=layout.positions,
+        class_keys=layout.class_keys,
+        links=layout.links,
+        external_id=external_id,
     )
 
 
@@ -379,6 +343,114 @@ def rendition(project: Project, assignment_id: int, position: int, *, now: datet
 
 
 # --- machinery -------------------------------------------------------------------------------------
+
+
+# statements built once (their compiled forms are cached by SQLAlchemy)
+_SUBMIT_ROW = (
+    select(
+        Assignment.task_id,
+        Assignment.worker_id,
+        Assignment.status,
+        Assignment.expires_at,
+        Assignment.submitted_at,
+    )
+    .where(Assignment.assignment_id == bindparam("assignment"))
+    .with_for_update()
+)
+_VIEW_ROW = select(
+    Assignment.task_id,
+    Assignment.worker_id,
+    Assignment.status,
+    Assignment.expires_at,
+    Assignment.external_id,
+).where(Assignment.assignment_id == bindparam("assignment"))
+_MARK_SUBMITTED = (
+    update(Assignment.__table__)
+    .where(Assignment.__table__.c.assignment_id == bindparam("assignment"))
+    .values(status="submitted", submitted_at=bindparam("at"))
+)
+_INSERT_ANSWERS = insert(Answer.__table__)
+_SQLITE_INSERT_ANSWERS = (
+    "INSERT INTO answer (assignment_id, question_id, worker_id, value, answered_at) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def _insert_answers(
+    connection: Connection, assignment_id: int, worker_id: int, by_question: dict[int, int], now: datetime
+) -> None:
+    """The answer rows, one statement. SQLite: straight to the driver's ``executemany`` with the
+    timestamp formatted once, by SQLAlchemy's own DATETIME processor (the same stored text)."""
+    if connection.dialect.name == "sqlite":
+        column = Answer.__table__.c.answered_at
+        stamp = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
+        connection.exec_driver_sql(
+            _SQLITE_INSERT_ANSWERS,
+            [(assignment_id, q, worker_id, value, stamp) for q, value in by_question.items()],
+        )
+        return
+    connection.execute(
+        _INSERT_ANSWERS,
+        [
+            {
+                "assignment_id": assignment_id,
+                "question_id": q,
+                "worker_id": worker_id,
+                "value": value,
+                "answered_at": now,
+            }
+            for q, value in by_question.items()
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class _TaskLayout:
+    """What never changes of a task once it is built: its kind, class, links and positions."""
+
+    kind: str
+    class_key: str | None
+    links: tuple[str, ...]
+    positions: tuple[int, ...]
+    class_keys: tuple[str, ...]
+    questions: dict[int, int]  # position -> question_id
+
+
+_LAYOUTS: WeakKeyDictionary[Project, dict[int, _TaskLayout]] = WeakKeyDictionary()
+_MAX_LAYOUTS = 20_000
+_layouts_lock = threading.Lock()
+
+
+def _task_layout(project: Project, connection: Connection, task_id: int) -> _TaskLayout:
+    """The layout of ``task_id``, read once per project handle (a task's questions, positions,
+    kind and class are written when it is built and never changed; its links neither)."""
+    cached = _LAYOUTS.get(project, {}).get(task_id)
+    if cached is not None:
+        return cached
+    kind, class_key, payload = connection.execute(
+        select(Task.kind, Task.class_key, Task.payload).where(Task.task_id == task_id)
+    ).one()
+    rows = connection.execute(
+        select(TaskQuestion.position, TaskQuestion.question_id, Question.class_key)
+        .join(Question, Question.question_id == TaskQuestion.question_id)
+        .where(TaskQuestion.task_id == task_id)
+        .order_by(TaskQuestion.position)
+    ).all()
+    links = tuple(str(link) for link in (payload or {}).get("links", ()) if _is_web_link(link))
+    layout = _TaskLayout(
+        kind=kind,
+        class_key=class_key,
+        links=links,
+        positions=tuple(p for p, _, _ in rows),
+        class_keys=tuple(k for _, _, k in rows),
+        questions={p: q for p, q, _ in rows},
+    )
+    if rows:  # a task without questions may still be being built: read it again next time
+        with _layouts_lock:
+            layouts = _LAYOUTS.setdefault(project, {})
+            if len(layouts) >= _MAX_LAYOUTS:
+                layouts.clear()
+            layouts[task_id] = layout
+    return layout
 
 
 def _lock_for_write(session: Session) -> None:

@@ -80,6 +80,12 @@ _CSP = (
     "frame-ancestors 'self' https://www.mturk.com https://workersandbox.mturk.com; base-uri 'none'"
 )
 
+_SECURITY_HEADERS = [
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", _CSP.encode()),
+]
+
 
 def status_of(error: HeldoutError) -> int:
     for cls in type(error).__mro__:
@@ -223,11 +229,7 @@ class SecurityHeaders:
                     for k, v in message.get("headers", [])
                     if k.lower() not in (b"etag", b"last-modified", b"server")
                 ]
-                headers += [
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"content-security-policy", _CSP.encode()),
-                ]
+                headers += _SECURITY_HEADERS
                 message = {**message, "headers": headers}
             await send(message)
 

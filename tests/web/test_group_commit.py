@@ -1,0 +1,180 @@
+"""Group commit (web/writer.py): submissions queued at the same moment share one transaction; each
+is checked on its own, a refused one fails alone, and every one is stored exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import func, insert, select
+from webtools import close_open_tasks, make_grid
+
+from heldout.catalog import Answer, Assignment, Worker
+from heldout.crowd.assignments import submit_answers
+from heldout.errors import InvalidAnswersError, TaskNotAssignedError
+from heldout.project import utcnow
+from heldout.web.writer import Writer
+
+GOOD = 12
+
+
+def _assignments(project, task_id: int, n: int) -> list[tuple[int, int]]:
+    now = utcnow()
+    with project.transaction() as session:
+        label = f"group-{task_id}"
+        session.execute(
+            insert(Worker),
+            [
+                {"external_id": f"{label}-{i}", "kind": "crowd", "status": "active", "created_at": now}
+                for i in range(n)
+            ],
+        )
+        workers = list(
+            session.scalars(
+                select(Worker.worker_id)
+                .where(Worker.external_id.like(f"{label}-%"))
+                .order_by(Worker.worker_id)
+            )
+        )
+        session.execute(
+            insert(Assignment),
+            [{"task_id": task_id, "worker_id": w, "status": "assigned", "started_at": now} for w in workers],
+        )
+        return session.execute(
+            select(Assignment.assignment_id, Assignment.worker_id)
+            .where(Assignment.task_id == task_id)
+            .order_by(Assignment.assignment_id)
+        ).all()
+
+
+def _stored(project, assignment_ids) -> dict[int, int]:
+    with project.transaction() as session:
+        rows = session.execute(
+            select(Answer.assignment_id, func.count())
+            .where(Answer.assignment_id.in_(assignment_ids))
+            .group_by(Answer.assignment_id)
+        ).all()
+    return dict(rows)
+
+
+def test_concurrent_submissions_share_a_commit_and_a_refused_one_fails_alone(sqlite_project):
+    project = sqlite_project
+    close_open_tasks(project)
+    task = make_grid(project, max_assignments=GOOD + 3)
+    rows = _assignments(project, task.task_id, GOOD + 2)
+    good, (unknown_image, wrong_worker) = rows[:GOOD], rows[GOOD:]
+    writer = Writer(project)
+    gate = threading.Event()
+
+    async def scenario():
+        blocker = asyncio.ensure_future(writer.run(gate.wait, 10))  # holds the writer while all queue up
+        await asyncio.sleep(0.05)
+        calls = [
+            writer.run(submit_answers, project, a, selected=[i % 48], worker_id=w, group=True)
+            for i, (a, w) in enumerate(good[: GOOD // 2])
+        ]
+        calls.append(
+            writer.run(
+                submit_answers,
+                project,
+                unknown_image[0],
+                selected=[400],
+                worker_id=unknown_image[1],
+                group=True,
+            )
+        )
+        calls += [
+            writer.run(submit_answers, project, a, selected=[i % 48, 47], worker_id=w, group=True)
+            for i, (a, w) in enumerate(good[GOOD // 2 :])
+        ]
+        calls.append(
+            writer.run(
+                submit_answers, project, wrong_worker[0], selected=[], worker_id=good[0][1], group=True
+            )
+        )
+        tasks = [asyncio.ensure_future(call) for call in calls]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        # the same answers again: a repeat, nothing stored twice
+        again = await asyncio.gather(
+            *(
+                writer.run(submit_answers, project, a, selected=[i % 48], worker_id=w, group=True)
+                for i, (a, w) in enumerate(good[: GOOD // 2])
+            )
+        )
+        return results, again
+
+    try:
+        results, again = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert writer.largest_group == GOOD + 2
+    refused = [results[GOOD // 2], results[-1]]
+    receipts = results[: GOOD // 2] + results[GOOD // 2 + 1 : -1]
+    assert isinstance(refused[0], InvalidAnswersError)
+    assert isinstance(refused[1], TaskNotAssignedError)
+    assert all(not isinstance(r, BaseException) and not r.is_repeat and r.answers == 48 for r in receipts)
+    assert all(r.is_repeat for r in again)
+    stored = _stored(project, [a for a, _ in rows])
+    assert stored == {a: 48 for a, _ in good}
+    with project.transaction() as session:
+        statuses = dict(
+            session.execute(
+                select(Assignment.assignment_id, Assignment.status).where(Assignment.task_id == task.task_id)
+            ).all()
+        )
+    assert {statuses[a] for a, _ in good} == {"submitted"}
+    assert statuses[unknown_image[0]] == statuses[wrong_worker[0]] == "assigned"
+
+
+def test_a_failed_shared_commit_acknowledges_nothing(sqlite_project, monkeypatch):
+    project = sqlite_project
+    close_open_tasks(project)
+    task = make_grid(project, max_assignments=5)
+    rows = _assignments(project, task.task_id, 4)
+    writer = Writer(project)
+    gate = threading.Event()
+    real = project.transaction
+
+    @contextmanager
+    def failing_commit():
+        outermost = project._active.get() is None  # the group's shared transaction, not a job's
+        with real() as session:
+            yield session
+            if outermost and threading.current_thread().name == "heldout-writer":
+                raise RuntimeError("disk full")
+
+    async def scenario():
+        blocker = asyncio.ensure_future(writer.run(gate.wait, 10))
+        await asyncio.sleep(0.05)
+        tasks = [
+            asyncio.ensure_future(
+                writer.run(submit_answers, project, a, selected=[1], worker_id=w, group=True)
+            )
+            for a, w in rows
+        ]
+        await asyncio.sleep(0.05)
+        monkeypatch.setattr(project, "transaction", failing_commit)
+        gate.set()
+        await blocker
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert writer.largest_group == 0  # the group never committed
+    assert all(isinstance(r, RuntimeError) and str(r) == "disk full" for r in results)
+    assert _stored(project, [a for a, _ in rows]) == {}
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_a_closed_writer_refuses_new_writes(sqlite_project, group):
+    writer = Writer(sqlite_project)
+    writer.close()
+    with pytest.raises(RuntimeError):
+        asyncio.run(writer.run(len, [], group=group))
