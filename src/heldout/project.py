@@ -167,7 +167,6 @@ class Project:
 
     def _finish_run(self, record: Run, status: str, error: str | None) -> None:
         with self.transaction() as session:
-            session.merge(record)
             row = session.get(Run, record.run_id)
             row.status, row.error, row.finished_at = status, error, utcnow()
             row.counts = dict(record.counts)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +27,6 @@ class TestSet:
     real: RealLabels | None = None
     aliases: tuple[str, ...] = ()
     description: str = ""
-    folders: tuple[Path, ...] = field(default=())
 
     __test__ = False  # not a pytest class, despite the name
 

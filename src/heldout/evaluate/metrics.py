@@ -34,13 +34,9 @@ class Accuracy:
 
     @classmethod
     def from_correct(cls, correct: np.ndarray, *, confidence: float = 0.95) -> Accuracy:
-        return cls.many({"": correct}, confidence=confidence)[""]
-
-    @classmethod
-    def many(cls, named: dict[str, np.ndarray], *, confidence: float = 0.95) -> dict[str, Accuracy]:
-        """Accuracies of several correctness arrays."""
-        counts = {name: (int(np.count_nonzero(c)), int(c.size)) for name, c in named.items()}
-        return cls.from_counts(counts, confidence=confidence)
+        """The accuracy of one boolean correctness array."""
+        counts = {"": (int(np.count_nonzero(correct)), int(np.size(correct)))}
+        return cls.from_counts(counts, confidence=confidence)[""]
 
     @classmethod
     def from_counts(
