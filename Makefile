@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := torch,postgres,s3,web,mturk,test
+EXTRAS := torch,models,dedup,release,demo,postgres,s3,web,mturk,test
 # constraints.txt pins every dependency to versions known to work together: without it pip
 # backtracks for minutes between boto3 and aiobotocore's narrow botocore range.
 # Debian packages the project uses (installed with apt-get when root).

@@ -33,8 +33,18 @@ __all__ = [
     "Blacklist",
     "Blob",
     "Candidate",
+    "ClassReview",
+    "Dataset",
+    "DatasetImage",
+    "DuplicateOverride",
+    "DuplicatePair",
+    "DuplicateStatus",
     "Image",
     "ImageClass",
+    "ImageFlag",
+    "LabelReview",
+    "Neighbour",
+    "NeighbourReview",
     "Run",
     "Score",
     "SearchQuery",
@@ -42,6 +52,7 @@ __all__ = [
     "Task",
     "TaskQuestion",
     "Question",
+    "Threshold",
     "Worker",
 ]
 
@@ -317,3 +328,147 @@ class Score(Base):
     value: Mapped[float]
     annotations: Mapped[int]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("run.run_id"))
+
+
+class Neighbour(Base):
+    """One of the nearest neighbours of an image under one metric (``l2``, ``dssim``, or a CNN
+    extractor's name), by rank; rewritten when the metric is run again for that image."""
+
+    __tablename__ = "neighbour"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rank: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    neighbour_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"))
+    distance: Mapped[float]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.run_id"))
+
+    __table_args__ = (Index("ix_neighbour_neighbour_id", "neighbour_id"),)
+
+
+class NeighbourReview(Base):
+    """A person looked at (image, neighbour) under a metric; the pair never needs review again."""
+
+    __tablename__ = "neighbour_review"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    neighbour_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(128))
+    reviewed_at: Mapped[datetime]
+
+
+class DuplicatePair(Base):
+    """Two images declared near duplicates (by review, import, or the final review), keyed as the
+    published ``near_duplicates.json`` is: ``image_id`` is the key, ``other_id`` one of its list."""
+
+    __tablename__ = "duplicate_pair"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    other_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(32), default="review")
+    reviewer: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_duplicate_pair_other_id", "other_id"),)
+
+
+class DuplicateOverride(Base):
+    """The member a person chose to keep in its duplicate component; wins over the resolution rule."""
+
+    __tablename__ = "duplicate_override"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    reviewer: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class DuplicateStatus(Base):
+    """The resolution's verdict per image in a duplicate component: ``kept``, ``duplicate`` (another
+    member was kept) or ``reference`` (the component touches a reference image); rewritten by each run."""
+
+    __tablename__ = "duplicate_status"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    component: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.run_id"))
+
+
+class Threshold(Base):
+    """The review threshold of a metric (published, configured, or calibrated at a target recall)."""
+
+    __tablename__ = "threshold"
+
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float]
+    origin: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.run_id"))
+
+
+class Dataset(Base):
+    """A sampled test set revision (``<set>-<letter>-<revision>``) with its full manifest."""
+
+    __tablename__ = "dataset"
+
+    dataset_id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    variant: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[int]
+    starting_from: Mapped[str | None] = mapped_column(String(128))
+    seed: Mapped[int | None]
+    is_valid: Mapped[bool]
+    manifest: Mapped[dict[str, Any]]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.run_id"))
+    created_at: Mapped[datetime]
+
+
+class DatasetImage(Base):
+    """An image of a dataset revision, in manifest order, with the class it is labelled with."""
+
+    __tablename__ = "dataset_image"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.dataset_id"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"))
+    class_key: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_dataset_image_image_id", "image_id"),)
+
+
+class ClassReview(Base):
+    """The final review of one class of one dataset revision: ``reviewed`` or ``problematic``."""
+
+    __tablename__ = "class_review"
+
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset.dataset_id"), primary_key=True)
+    class_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    carried_from: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime]
+
+
+class ImageFlag(Base):
+    """An image a reviewer flagged as problematic (kept out of sampling until the flag is removed)."""
+
+    __tablename__ = "image_flag"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class LabelReview(Base):
+    """A reviewer's verdict on whether ``class_key`` (a model's prediction or the label) is right for
+    the image: ``correct``, ``wrong`` or ``unclear``. It queues nothing and never changes the label."""
+
+    __tablename__ = "label_review"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("image.image_id"), primary_key=True)
+    class_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime]
