@@ -48,6 +48,22 @@ def test_nested_transaction_rolls_back_only_the_inner_part(project):
         assert session.get(Blacklist, "inner") is None
 
 
+def test_run_inside_a_transaction_keeps_its_counts(project):
+    with project.transaction(), project.run("review-accept", {}) as run:
+        run.counts["classes"] = 10
+    with project.transaction() as session:
+        assert session.scalars(select(Run)).one().counts == {"classes": 10}
+
+
+def test_outer_rollback_undoes_a_released_savepoint(project):
+    with pytest.raises(RuntimeError), project.transaction():
+        with project.transaction() as inner:  # the first write of the transaction is in a savepoint
+            inner.add(Blacklist(image_id="saved", reason="r", created_at=utcnow()))
+        raise RuntimeError("outer fails")
+    with project.transaction() as session:
+        assert session.get(Blacklist, "saved") is None
+
+
 def test_run_records_parameters_version_and_failure(project):
     with pytest.raises(ValueError), project.run("collect", {"source": "folder"}, seed=7) as run:
         run.counts["added"] = 3

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
 
 from heldout import __version__
 from heldout.catalog import ImageClass, Run, current_revision, head_revision, is_known_revision, upgrade
@@ -170,6 +171,9 @@ class Project:
             row = session.get(Run, record.run_id)
             row.status, row.error, row.finished_at = status, error, utcnow()
             row.counts = dict(record.counts)
+            flag_modified(
+                row, "counts"
+            )  # inside an outer transaction ``row`` is ``record``, mutated in place
 
     def _migrate(self) -> None:
         try:
@@ -232,14 +236,22 @@ def _create_engine(url: str, root: Path) -> Engine:
             parsed = parsed.set(database=str(root / database))
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # pysqlite delays BEGIN until the first write, so a savepoint opened before it would start
+    # (and its release commit) a transaction of its own; SQLAlchemy emits BEGIN itself instead
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA cache_size=-65536")  # 64 MB: random 40-hex keys outgrow the 2 MB default
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")

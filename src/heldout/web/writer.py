@@ -131,11 +131,6 @@ class Writer:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self.project.transaction() as session:
-                connection = session.connection()
-                if connection.dialect.name == "sqlite":
-                    # a write first: BEGIN (and the write lock) before the first SAVEPOINT, so
-                    # releasing a savepoint never commits the shared transaction on its own
-                    connection.exec_driver_sql("DELETE FROM assignment WHERE assignment_id = -1")
                 for job in group:
                     try:
                         with session.begin_nested():
