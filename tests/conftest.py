@@ -9,6 +9,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HELDOUT_DATA", REPO.parent / "shared" / "data"))
+# model exports and cached features stay inside the checkout (ignored by git), never in ~/.cache
+MODEL_CACHE = REPO / "tests" / "artifacts" / "heldout-cache"
+os.environ["HELDOUT_CACHE"] = str(MODEL_CACHE)
 
 
 @pytest.fixture(scope="session")
@@ -283,3 +286,75 @@ def real_slice_master(shared_data, tmp_path_factory):
     with np.load(shared_data / "real" / "scores.npz") as data:
         np.savez(out / "scores.npz", tensor=data["tensor"][:3000], info=data["info"][:3000])
     return out
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """The tests' heldout cache folder: the EfficientNet ONNX export happens once."""
+    return MODEL_CACHE
+
+
+@pytest.fixture(scope="session")
+def lite0(model_cache):
+    """The built-in EfficientNet-Lite0 (ONNX, logits and 1280-d features), exported once per session."""
+    from heldout.models import create_model
+
+    return create_model("efficientnet-lite0", cache=model_cache)
+
+
+@pytest.fixture(scope="session")
+def scored_images():
+    """``add(project, rows, reviewed=True)``: metadata-only images with frequency scores, in bulk.
+
+    ``rows`` are (image id, role, class key, selection frequency or None, annotations); a scored
+    row gets the question (image, its class) and a ``frequency`` Score. ``reviewed`` adds, per
+    image, one l2 and one dssim neighbour farther than the published thresholds, so the image
+    counts as sufficiently reviewed for near duplicates.
+    """
+    from sqlalchemy import func, select
+
+    from heldout.catalog import Question
+    from heldout.catalog.bulk import bulk_insert
+    from heldout.project import utcnow
+
+    def add(project, rows, *, reviewed=True):
+        now = utcnow()
+        with project.transaction() as session:
+            first = session.scalar(select(func.max(Question.question_id))) or 0
+            bulk_insert(
+                session,
+                "image",
+                ("image_id", "role", "split", "class_key", "status", "attempts", "created_at", "updated_at"),
+                [
+                    (r[0], r[1], "val" if r[1] == "reference" else None, r[2], "metadata", 0, now, now)
+                    for r in rows
+                ],
+            )
+            scored = [r for r in rows if r[3] is not None]
+            ids = range(first + 1, first + 1 + len(scored))
+            bulk_insert(
+                session,
+                "question",
+                ("question_id", "image_id", "class_key", "is_golden", "is_original_label"),
+                [(q, r[0], r[2], False, False) for q, r in zip(ids, scored, strict=True)],
+            )
+            bulk_insert(
+                session,
+                "score",
+                ("question_id", "method", "value", "annotations"),
+                [(q, "frequency", r[3], r[4]) for q, r in zip(ids, scored, strict=True)],
+            )
+            if reviewed:
+                far = {"l2": 1e12, "dssim": 0.9}
+                bulk_insert(
+                    session,
+                    "neighbour",
+                    ("image_id", "metric", "rank", "neighbour_id", "distance"),
+                    [
+                        (r[0], metric, 0, rows[1][0] if r[0] == rows[0][0] else rows[0][0], distance)
+                        for r in rows
+                        for metric, distance in far.items()
+                    ],
+                )
+
+    return add

@@ -22,6 +22,10 @@ to know which library was underneath.
     │   └── ManifestMismatchError
     ├── LabelsError
     ├── AggregationError
+    ├── DedupError
+    ├── AnalysisError
+    ├── SamplingError
+    ├── ReviewError
     ├── CrowdError                  (its ``what`` is safe to show a worker)
     │   ├── TokenError
     │   ├── TaskNotAssignedError
@@ -33,7 +37,9 @@ to know which library was underneath.
     │   ├── NoTaskAvailableError
     │   └── UnknownTaskError
     └── EvaluationError
-        └── PredictionsMismatchError
+        ├── PredictionsMismatchError
+        └── ModelError
+            └── ModelOutputError
 """
 
 from __future__ import annotations
@@ -42,12 +48,14 @@ from pathlib import Path
 
 __all__ = [
     "AggregationError",
+    "AnalysisError",
     "AssignmentClosedError",
     "ChecksumMismatchError",
     "ClassSetError",
     "ConfigError",
     "CrowdError",
     "DatasetError",
+    "DedupError",
     "DuplicateAnswerError",
     "EvaluationError",
     "HeldoutError",
@@ -57,12 +65,16 @@ __all__ = [
     "LabelsError",
     "ManifestError",
     "ManifestMismatchError",
+    "ModelError",
+    "ModelOutputError",
     "NoTaskAvailableError",
     "ObjectMissingError",
     "PredictionsMismatchError",
     "ProjectError",
     "ProjectNotFoundError",
     "RateLimitedError",
+    "ReviewError",
+    "SamplingError",
     "SchemaVersionError",
     "SourceError",
     "StoreError",
@@ -153,12 +165,28 @@ class ManifestMismatchError(DatasetError):
     """An image folder does not match its manifest."""
 
 
+class ReviewError(HeldoutError):
+    """A final-review decision names an unknown image, class, status or reviewer."""
+
+
 class LabelsError(HeldoutError):
     """A label file (ReaL lists, original labels) is malformed."""
 
 
 class AggregationError(HeldoutError):
     """Answers cannot be aggregated (malformed arrays, unknown workers or questions, degenerate data)."""
+
+
+class DedupError(HeldoutError):
+    """Near-duplicate search cannot run on its input (mismatched feature rows, unusable images)."""
+
+
+class AnalysisError(HeldoutError):
+    """Accuracies cannot be analysed (too few models for a line, NaN or out-of-range values)."""
+
+
+class SamplingError(HeldoutError):
+    """A test set cannot be sampled as asked (unknown previous revision, taken name, bad parameters)."""
 
 
 class CrowdError(HeldoutError):
@@ -207,3 +235,11 @@ class EvaluationError(HeldoutError):
 
 class PredictionsMismatchError(EvaluationError):
     """Predictions do not line up with the test set (rows, ids, class indices)."""
+
+
+class ModelError(EvaluationError):
+    """A model cannot be found, loaded or run (unknown spec, not an ONNX file, a raising callable)."""
+
+
+class ModelOutputError(ModelError):
+    """A model's output has the wrong shape, class count, dtype or non-finite values."""

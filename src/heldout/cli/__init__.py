@@ -15,15 +15,20 @@ from rich.markup import escape
 
 from heldout.cli import (
     aggregate,
+    analyze,
     blacklist,
     classes,
     collect,
     crowd_tasks,
     datasets,
+    dedup,
     demo,
     evaluate,
     mturk,
     project,
+    release,
+    review,
+    sample,
     serve,
 )
 from heldout.errors import HeldoutError
@@ -40,7 +45,12 @@ app = typer.Typer(
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(classes.app, name="classes")
 app.command("fetch-set")(datasets.fetch_set)
+app.command("release")(release.release)
+app.command("verify")(release.verify)
+datasets.app.command("import")(release.import_manifests)
+datasets.app.command("export")(release.export_manifest)
 app.command("evaluate")(evaluate.evaluate)
+app.command("analyze")(analyze.analyze)
 app.command("demo")(demo.demo)
 app.command("init")(project.init)
 app.command("status")(project.status)
@@ -58,6 +68,9 @@ crowd_app.add_typer(crowd_tasks.app, name="tasks")
 crowd_app.add_typer(mturk.app, name="mturk")
 app.add_typer(crowd_app, name="crowd")
 app.command("serve")(serve.serve)
+app.add_typer(dedup.app, name="dedup")
+app.add_typer(sample.app, name="sample")
+app.add_typer(review.app, name="review")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -15,18 +15,19 @@ from heldout.cli._render import console, progress_bar
 from heldout.datasets import load_dataset
 from heldout.errors import ConfigError
 from heldout.evaluate import EvaluationResult, SubsetPolicy
+from heldout.models import create_model, resolve_specs
 
 
 def evaluate(
     predictions: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option(
             "--predictions",
             "-p",
             help="Prediction file(s) or folder(s); with no --dataset, "
             "a folder in the published layout <dataset>/<model>.npy.",
         ),
-    ],
+    ] = None,
     dataset: Annotated[
         str | None,
         typer.Option("--dataset", "-d", help="Registered test set name/alias, or a manifest file."),
@@ -45,17 +46,46 @@ def evaluate(
     json: Annotated[
         Path | None, typer.Option("--json", help="Write the results, with provenance, as JSON.")
     ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Run a model on the images instead of reading predictions: efficientnet-lite0/1/2, "
+            "'all' (the built-ins), a .onnx file, or package.module:function. Repeatable.",
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", help="The test set's image folder (default: data/<dataset>)."),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache", help="Folder for exported models and cached logits (default $HELDOUT_CACHE)."
+        ),
+    ] = None,
 ) -> None:
-    """Score predictions: top-k, ReaL top-k, Clopper–Pearson 95 % intervals.
+    """Score predictions or models: top-k, ReaL top-k, Clopper–Pearson 95 % intervals.
 
     Example:
 
         heldout evaluate -d imagenetv2-b-33 -p preds/resnet50.npy --csv out.csv
 
         heldout evaluate -p ../shared/data/imagenetv2/predictions --real
+
+        heldout evaluate -d my-release --model all --images data/my-release --json out.json
     """
     ks = _parse_topk(topk)
     policy = _parse_policy(subset_policy)
+    if model:
+        if predictions:
+            raise ConfigError("give --predictions or --model, not both", fix="run them as two commands")
+        results = _evaluate_models(model, dataset, images, cache, real, ks, classes, policy)
+        _finish(results, csv, json)
+        return
+    if not predictions:
+        raise ConfigError("nothing to evaluate", fix="give --predictions FILE or --model SPEC")
     with progress_bar("scoring") as progress:
         if dataset is None:
             if classes is not None:
@@ -77,8 +107,51 @@ def evaluate(
                 subset_policy=policy,
                 progress=progress,
             )
+    _finish(results, csv, json)
+
+
+def _evaluate_models(
+    specs: list[str],
+    dataset: str | None,
+    images: Path | None,
+    cache: Path | None,
+    real: bool,
+    ks: tuple[int, ...],
+    classes: Path | None,
+    policy: SubsetPolicy,
+) -> list[EvaluationResult]:
+    """Each model run over the test set's images (logits cached), then scored."""
+    if dataset is None:
+        raise ConfigError("--model needs --dataset", fix="name the test set with --dataset")
+    testset = load_dataset(dataset)
+    root = images or Path("data") / testset.name
+    subset = ev.load_class_subset(classes, testset.classes) if classes else None
+    results = []
+    for spec in [name for text in specs for name in resolve_specs(text)]:
+        network = create_model(spec, cache=cache)
+        with progress_bar(f"{network.name} on {testset.name}") as progress:
+            results.append(
+                ev.evaluate_model(
+                    network,
+                    testset,
+                    root,
+                    real=real,
+                    topk=ks,
+                    subset=subset,
+                    subset_policy=policy,
+                    cache=cache,
+                    progress=progress,
+                )
+            )
+    return results
+
+
+def _finish(results: list[EvaluationResult], csv: Path | None, json: Path | None) -> None:
     ev.write_results(results, csv_path=csv, json_path=json)
     render_results(results)
+    for result in results:
+        for image_id, reason in result.provenance.get("images_failed", {}).items():
+            console.print(f"[yellow]skipped[/] {escape(image_id)}: {escape(reason)}")
     for path in (csv, json):
         if path is not None:
             console.print(f"wrote {path}")

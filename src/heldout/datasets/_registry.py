@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from heldout.classes import ClassSet, load_class_set
+from heldout.datasets import _layout as release_files
 from heldout.datasets.manifest import Manifest
 from heldout.datasets.real import RealLabels
 from heldout.datasets.testset import TestSet
@@ -75,8 +76,11 @@ def resolve_name(name: str) -> str:
 
 
 def load_dataset(name_or_path: str | Path, *, classes: str | Path | ClassSet = "imagenet-1k") -> TestSet:
-    """A registered test set by name or alias, or a manifest file (labels index into ``classes``)."""
+    """A registered test set by name or alias, a manifest file (labels index into ``classes``), or a
+    release folder (its ``manifest.json`` and the class set in its ``classes.json``)."""
     text = str(name_or_path)
+    if (Path(text) / release_files.MANIFEST).is_file():
+        return _load_release(Path(text))
     if text.endswith(".json") or Path(text).is_file():
         manifest = Manifest.load(text)
         class_set = classes if isinstance(classes, ClassSet) else load_class_set(classes)
@@ -84,6 +88,14 @@ def load_dataset(name_or_path: str | Path, *, classes: str | Path | ClassSet = "
         testset.labels  # noqa: B018  validate class ids now, not at scoring time
         return testset
     return _load_registered(resolve_name(text))
+
+
+def _load_release(folder: Path) -> TestSet:
+    manifest = Manifest.load(folder / release_files.MANIFEST)
+    classes = ClassSet.from_file(folder / release_files.CLASSES)
+    testset = TestSet(manifest.name, manifest, classes, description=f"heldout release at {folder}")
+    testset.labels  # noqa: B018  validate class ids now, not at scoring time
+    return testset
 
 
 @cache

@@ -29,6 +29,7 @@ from heldout.evaluate.result import (
     results_to_json,
     write_results,
 )
+from heldout.evaluate.runner import ModelOutput, evaluate_model, predict_testset, run_model
 from heldout.evaluate.scoring import (
     SubsetPolicy,
     evaluate,
@@ -40,11 +41,13 @@ from heldout.evaluate.scoring import (
 __all__ = [
     "Accuracy",
     "EvaluationResult",
+    "ModelOutput",
     "Predictions",
     "SubsetPolicy",
     "clopper_pearson",
     "evaluate",
     "evaluate_files",
+    "evaluate_model",
     "evaluate_published",
     "find_prediction_files",
     "known_issue",
@@ -53,10 +56,12 @@ __all__ = [
     "model_name",
     "per_class_accuracy",
     "pivot",
+    "predict_testset",
     "read_published_layout",
     "real_topk_correct",
     "results_to_csv",
     "results_to_json",
+    "run_model",
     "topk_correct",
     "write_results",
 ]

@@ -59,6 +59,9 @@ class EvaluationResult:
         row["predictions_sha256"] = self.provenance.get("predictions_sha256", "")
         row["heldout_version"] = self.provenance.get("heldout_version", "")
         row.update({k: self.provenance[k] for k in ("subset_policy", "subset_exact") if k in self.provenance})
+        if "model_fingerprint" in self.provenance:  # a model run here, not a prediction file
+            row["model_fingerprint"] = self.provenance["model_fingerprint"]
+            row["preprocessing"] = json.dumps(self.provenance["preprocessing"], sort_keys=True)
         return row
 
     def to_dict(self) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from heldout.errors import (
     WorkerPausedError,
 )
 from heldout.project import Project
-from heldout.web import admin, images, work
+from heldout.web import admin, images, review, review_duplicates, work
 from heldout.web.deps import AppState, NotAdminError
 from heldout.web.writer import Writer
 
@@ -121,6 +121,8 @@ def create_app(project: Project, *, secret: str | None = None, close_project: bo
     app.include_router(work.router)
     app.include_router(images.router)
     app.include_router(admin.router)
+    app.include_router(review_duplicates.router)
+    app.include_router(review.router)
 
     @app.get("/static/work.js", include_in_schema=False)
     def script() -> FileResponse:
