@@ -3,7 +3,6 @@ click, and a screenshot is kept in tests/artifacts/."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,46 +10,30 @@ import pytest
 from heldout.analysis import write_report
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ER_COLUMN = "effective robustness (points)"
 
 
 @pytest.fixture(scope="module")
-def loaded_page(b33_analysis, tmp_path_factory):
+def loaded_page(b33_analysis, browser, tmp_path_factory):
     """The report opened from disk; yields (page, console messages and page errors seen)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     ARTIFACTS.mkdir(exist_ok=True)
     html = write_report(b33_analysis, tmp_path_factory.mktemp("report") / "report.html")[0]
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-        problems: list[str] = []
-        page.on(
-            "console",
-            lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
-        )
-        page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on(
-            "request",
-            lambda r: (
-                problems.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None
-            ),
-        )
-        page.goto(html.as_uri())
-        page.wait_for_load_state("load")
-        yield page, problems
-        browser.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
+    )
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    page.on(
+        "request",
+        lambda r: problems.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:")) else None,
+    )
+    page.goto(html.as_uri())
+    page.wait_for_load_state("load")
+    yield page, problems
+    context.close()
 
 
 def _column(page, name: str) -> list[str]:

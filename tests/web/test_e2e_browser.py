@@ -4,35 +4,11 @@ the answers found in the catalog, and a screenshot of every page in tests/artifa
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from sqlalchemy import select
 from webtools import close_open_tasks, invite_url, make_grid, make_verify
 
 from heldout.catalog import Answer, Assignment, TaskQuestion
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium") and not shutil.which("/usr/bin/chromium"):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture()

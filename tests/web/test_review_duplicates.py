@@ -3,8 +3,6 @@ driven in headless Chromium against a real ``heldout serve``, with a screenshot 
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from sqlalchemy import delete, select
 from webtools import SECRET, stored_images
@@ -12,17 +10,6 @@ from webtools import SECRET, stored_images
 from heldout.catalog import DuplicatePair, Neighbour, NeighbourReview, Threshold
 from heldout.crowd.tokens import TokenSigner
 from heldout.dedup.review import set_threshold
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _clear(project) -> None:
@@ -94,17 +81,6 @@ def test_a_duplicate_that_was_not_shown_is_refused(client, queue, admin):
     _, first, _, ids = queue
     form = {"image_id": first, "metric": "l2", "reviewer": "ana", "shown": [ids[1]], "duplicate": [ids[5]]}
     assert client.post("/review/duplicates", data=form, headers=admin).status_code == 400
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium") and not shutil.which("/usr/bin/chromium"):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_a_reviewer_ticks_saves_and_skips_by_keyboard_in_chromium(

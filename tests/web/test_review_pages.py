@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 
 import numpy as np
@@ -21,16 +20,6 @@ from heldout.review import review_status
 from heldout.web.review import PREDICTIONS_FOLDER
 from reviewtools import ESPRESSO, TABBY, add_images, make_dataset, set_frequencies
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REFERENCES = [f"ref-tabby-{i:02d}" for i in range(20)]
 
 assert CLASSES == (TABBY, ESPRESSO)
@@ -136,17 +125,6 @@ def test_predictions_browser_says_where_prediction_files_go(client, web_project)
 
 
 # --- in Chromium ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium") and not shutil.which("/usr/bin/chromium"):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
