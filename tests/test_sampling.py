@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 
 from heldout import datasets
 from heldout.blacklist import add_to_blacklist
-from heldout.catalog import Dataset, DatasetImage, DuplicateStatus, ImageFlag, Run
+from heldout.catalog import ClassReview, Dataset, DatasetImage, DuplicateStatus, ImageFlag, Run
 from heldout.errors import SamplingError
 from heldout.project import Project, utcnow
+from heldout.review import accept
 from heldout.sampling import (
     MatchedFrequency,
     Threshold,
@@ -212,6 +213,22 @@ def test_revision_keeps_still_eligible_images_and_counts_up(project, scored_imag
         set(first.manifest.ids) - {dropped} <= set(second.manifest.ids) and dropped not in second.manifest.ids
     )
     assert second.manifest.metadata["starting_from"] == "t-a-0.json"
+
+
+def test_revision_carries_the_review_of_classes_whose_images_did_not_change(project, scored_images):
+    scored_images(project, candidates(TENCH, [0.9] * 4) + candidates(GOLDFISH, [0.9] * 8))
+    first = sample(project, Threshold(), name="t", seed=1, per_class=4, classes=[TENCH, GOLDFISH])
+    accept(project, "t-a-0", reviewer="lead")
+    goldfish = [i for i, k in zip(first.manifest.ids, first.manifest.wnids, strict=True) if k == GOLDFISH]
+    add_to_blacklist(project, goldfish[:1], "drawing")
+    sample(project, Threshold(), name="t", seed=2, per_class=4, classes=[TENCH, GOLDFISH], previous="t-a-0")
+    with project.transaction() as session:
+        carried = session.execute(
+            select(ClassReview.class_key, ClassReview.carried_from)
+            .join(Dataset, Dataset.dataset_id == ClassReview.dataset_id)
+            .where(Dataset.name == "t-a-1")
+        ).all()
+    assert carried == [(TENCH, "t-a-0")]
 
 
 def test_short_class_makes_the_set_invalid_and_counts_each_exclusion_reason(project, scored_images):

@@ -501,6 +501,10 @@ def sample(
         run.counts.update(
             images=len(pairs), short_classes=len(shortfalls), carried_over=carried, borrowed=borrowed
         )
+        if before is not None:
+            from heldout.review import carry_over_reviews  # review builds on sampling's histograms
+
+            run.counts["reviews_carried"] = len(carry_over_reviews(project, full_name))
     return SampleResult(
         full_name,
         strategy.variant,
