@@ -1,10 +1,10 @@
-"""Group commit (web/writer.py): submissions queued at the same moment share one transaction; each
-is checked on its own, a refused one fails alone, and every one is stored exactly once."""
+"""Group commit (web/writer.py, crowd.assignments.submit_many): submissions queued at the same
+moment share one transaction; each is checked on its own, a refused one fails alone, and every one
+is stored exactly once."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from contextlib import contextmanager
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from webtools import close_open_tasks, make_grid
 
 from heldout.catalog import Answer, Assignment, Worker
-from heldout.crowd.assignments import submit_answers
+from heldout.crowd.assignments import Submission, submit_many
 from heldout.errors import InvalidAnswersError, TaskNotAssignedError
 from heldout.project import utcnow
 from heldout.web.writer import Writer
@@ -49,6 +49,12 @@ def _assignments(project, task_id: int, n: int) -> list[tuple[int, int]]:
         ).all()
 
 
+def _submit(writer: Writer, project, assignment_id: int, selected: list[int], worker_id: int):
+    return writer.run_batched(
+        submit_many, project, item=Submission(assignment_id, selected=selected, worker_id=worker_id)
+    )
+
+
 def _stored(project, assignment_ids) -> dict[int, int]:
     with project.transaction() as session:
         rows = session.execute(
@@ -66,45 +72,16 @@ def test_concurrent_submissions_share_a_commit_and_a_refused_one_fails_alone(sql
     rows = _assignments(project, task.task_id, GOOD + 2)
     good, (unknown_image, wrong_worker) = rows[:GOOD], rows[GOOD:]
     writer = Writer(project)
-    gate = threading.Event()
 
     async def scenario():
-        blocker = asyncio.ensure_future(writer.run(gate.wait, 10))  # holds the writer while all queue up
-        await asyncio.sleep(0.05)
-        calls = [
-            writer.run(submit_answers, project, a, selected=[i % 48], worker_id=w, group=True)
-            for i, (a, w) in enumerate(good[: GOOD // 2])
-        ]
-        calls.append(
-            writer.run(
-                submit_answers,
-                project,
-                unknown_image[0],
-                selected=[400],
-                worker_id=unknown_image[1],
-                group=True,
-            )
-        )
-        calls += [
-            writer.run(submit_answers, project, a, selected=[i % 48, 47], worker_id=w, group=True)
-            for i, (a, w) in enumerate(good[GOOD // 2 :])
-        ]
-        calls.append(
-            writer.run(
-                submit_answers, project, wrong_worker[0], selected=[], worker_id=good[0][1], group=True
-            )
-        )
-        tasks = [asyncio.ensure_future(call) for call in calls]
-        await asyncio.sleep(0.05)
-        gate.set()
-        await blocker
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        calls = [_submit(writer, project, a, [i % 48], w) for i, (a, w) in enumerate(good[: GOOD // 2])]
+        calls.append(_submit(writer, project, unknown_image[0], [400], unknown_image[1]))
+        calls += [_submit(writer, project, a, [i % 48, 47], w) for i, (a, w) in enumerate(good[GOOD // 2 :])]
+        calls.append(_submit(writer, project, wrong_worker[0], [], good[0][1]))
+        results = await asyncio.gather(*calls, return_exceptions=True)  # all handed in in one turn
         # the same answers again: a repeat, nothing stored twice
         again = await asyncio.gather(
-            *(
-                writer.run(submit_answers, project, a, selected=[i % 48], worker_id=w, group=True)
-                for i, (a, w) in enumerate(good[: GOOD // 2])
-            )
+            *(_submit(writer, project, a, [i % 48], w) for i, (a, w) in enumerate(good[: GOOD // 2]))
         )
         return results, again
 
@@ -137,44 +114,35 @@ def test_a_failed_shared_commit_acknowledges_nothing(sqlite_project, monkeypatch
     task = make_grid(project, max_assignments=5)
     rows = _assignments(project, task.task_id, 4)
     writer = Writer(project)
-    gate = threading.Event()
     real = project.transaction
 
     @contextmanager
     def failing_commit():
-        outermost = project._active.get() is None  # the group's shared transaction, not a job's
+        outermost = project._active.get() is None  # the batch's shared transaction, not a savepoint
         with real() as session:
             yield session
-            if outermost and threading.current_thread().name == "heldout-writer":
+            if outermost:
                 raise RuntimeError("disk full")
 
     async def scenario():
-        blocker = asyncio.ensure_future(writer.run(gate.wait, 10))
-        await asyncio.sleep(0.05)
-        tasks = [
-            asyncio.ensure_future(
-                writer.run(submit_answers, project, a, selected=[1], worker_id=w, group=True)
-            )
-            for a, w in rows
-        ]
-        await asyncio.sleep(0.05)
         monkeypatch.setattr(project, "transaction", failing_commit)
-        gate.set()
-        await blocker
-        return await asyncio.gather(*tasks, return_exceptions=True)
+        return await asyncio.gather(
+            *(_submit(writer, project, a, [1], w) for a, w in rows), return_exceptions=True
+        )
 
     try:
         results = asyncio.run(scenario())
     finally:
         writer.close()
-    assert writer.largest_group == 0  # the group never committed
+    monkeypatch.setattr(project, "transaction", real)
+    assert writer.largest_group == 0  # the batch never committed
     assert all(isinstance(r, RuntimeError) and str(r) == "disk full" for r in results)
     assert _stored(project, [a for a, _ in rows]) == {}
 
 
-@pytest.mark.parametrize("group", [False, True])
-def test_a_closed_writer_refuses_new_writes(sqlite_project, group):
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_closed_writer_refuses_new_writes(sqlite_project, batched):
     writer = Writer(sqlite_project)
     writer.close()
     with pytest.raises(RuntimeError):
-        asyncio.run(writer.run(len, [], group=group))
+        asyncio.run(writer.run_batched(list, item=1) if batched else writer.run(len, []))

@@ -22,6 +22,12 @@ def test_image_token_round_trips_assignment_and_position():
     assert (reference.assignment_id, reference.position) == (123456, 47)
 
 
+def test_image_tokens_of_a_page_are_the_single_tokens_of_its_positions():
+    expires = utcnow() + timedelta(hours=1)
+    tokens = SIGNER.images(7, [0, 5, 47], expires_at=expires)
+    assert tokens == [SIGNER.image(7, p, expires_at=expires) for p in (0, 5, 47)]
+
+
 def test_token_hides_its_numbers():
     assert "123456" not in SIGNER.image(123456, 47, expires_at=None)
 

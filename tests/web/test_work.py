@@ -7,6 +7,7 @@ import re
 from sqlalchemy import func, select
 from webtools import (
     SECRET,
+    close_open_tasks,
     make_grid,
     make_verify,
     new_label,
@@ -64,6 +65,20 @@ def test_grid_page_shows_instructions_consent_and_48_checkboxes(client, signer, 
     assert web_project.config.crowd.consent in page
     assert len(re.findall(r'<input type="checkbox" name="selected"', page)) == 48
     assert len(re.findall(r'<img src="/img/[A-Za-z0-9_-]+"', page)) == 48
+
+
+def test_two_workers_on_one_task_see_the_same_page_with_their_own_tokens(client, signer, web_project):
+    close_open_tasks(web_project)
+    make_grid(web_project, max_assignments=2)
+    first_url, second_url = (take_task(client, start_worker(client, signer)) for _ in range(2))
+    first, second = client.get(first_url).text, client.get(second_url).text
+    tokens = r"(?:/work/a/|/img/)[A-Za-z0-9_-]+"
+    assert re.sub(tokens, "", first) == re.sub(tokens, "", second)
+    assert f'action="{first_url}"' in first and f'action="{second_url}"' in second
+    assert not set(re.findall(r"/img/[A-Za-z0-9_-]+", first)) & set(
+        re.findall(r"/img/[A-Za-z0-9_-]+", second)
+    )
+    assert client.get(re.findall(r"/img/[A-Za-z0-9_-]+", second)[0]).status_code == 200
 
 
 def test_grid_submit_stores_ticks_as_yes_and_the_rest_as_no(client, signer, web_project):

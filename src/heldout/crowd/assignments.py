@@ -22,14 +22,16 @@ Rules, each enforced here (the web app only calls these functions):
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Dialect, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,6 +55,7 @@ __all__ = [
     "AssignmentView",
     "IssuedAssignment",
     "SubmitReceipt",
+    "Submission",
     "TaskSummary",
     "assignment_view",
     "expire_assignments",
@@ -60,6 +63,7 @@ __all__ = [
     "rendition",
     "review_assignment",
     "submit_answers",
+    "submit_many",
     "submitted_answers",
     "task_summary",
 ]
@@ -186,39 +190,82 @@ def submit_answers(
     """Store a worker's answers to every position of the assignment's task (see the module rules):
     ``answers`` as ``{position: value}``, or for a grid ``selected``, the ticked positions (yes),
     every other position no. ``worker_id``, when given, must own the assignment."""
+    (outcome,) = submit_many(project, [Submission(assignment_id, answers, selected, worker_id)], now=now)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One submission, as :func:`submit_answers` takes it."""
+
+    assignment_id: int
+    answers: Mapping[int, int] | None = None
+    selected: Collection[int] | None = None
+    worker_id: int | None = None
+
+
+def submit_many(
+    project: Project, submissions: Sequence[Submission], *, now: datetime | None = None
+) -> list[SubmitReceipt | Exception]:
+    """Several submissions in one transaction and one commit (the web app's group commit): each is
+    checked and written in its own savepoint, so a refused one is rolled back alone and its error
+    stands in its place in the returned list. When this returns, every receipt in it is committed.
+    On SQLite the statements go straight to the driver (about a tenth of SQLAlchemy's cost per
+    statement, which dominated a submission)."""
     now = now or utcnow()
-    if (answers is None) == (selected is None):
-        raise InvalidAnswersError("give either answers or selected positions", fix="answer every image")
-    given = _check_values(answers) if answers is not None else _check_selection(selected)
+    outcomes: list[SubmitReceipt | Exception] = []
     with project.transaction() as session:
         _lock_for_write(session)
         connection = session.connection()
-        row = connection.execute(_SUBMIT_ROW, {"assignment": assignment_id}).first()
-        if row is None:
-            raise UnknownTaskError("this task does not exist")
-        task_id, owner, status, expires_at, submitted_at = row
-        if worker_id is not None and owner != worker_id:
-            raise TaskNotAssignedError("this task was given to someone else")
-        layout = _task_layout(project, connection, task_id).questions
-        if selected is not None:
-            given = _selection_answers(given, layout)
-        by_question = _by_question(given, layout)
-        if status in _CLOSED_STATUSES:
-            stored = dict(
-                connection.execute(
-                    select(Answer.question_id, Answer.value).where(Answer.assignment_id == assignment_id)
-                ).all()
+        rows: _CoreRows | _SqliteRows
+        if connection.dialect.name == "sqlite":
+            rows = _SqliteRows(connection)
+            savepoint = rows.savepoint
+        else:
+            rows, savepoint = _CoreRows(connection), session.begin_nested
+        for submission in submissions:
+            try:
+                with savepoint():
+                    outcomes.append(_submit(project, connection, rows, submission, now))
+            except Exception as error:  # noqa: BLE001 - this submission's outcome; the others go on
+                outcomes.append(error)
+    return outcomes
+
+
+def _submit(
+    project: Project,
+    connection: Connection,
+    rows: _CoreRows | _SqliteRows,
+    submission: Submission,
+    now: datetime,
+) -> SubmitReceipt:
+    assignment_id, answers, selected = submission.assignment_id, submission.answers, submission.selected
+    if (answers is None) == (selected is None):
+        raise InvalidAnswersError("give either answers or selected positions", fix="answer every image")
+    given = _check_values(answers) if answers is not None else _check_selection(selected)
+    row = rows.assignment(assignment_id)
+    if row is None:
+        raise UnknownTaskError("this task does not exist")
+    task_id, owner, status, expires_at, submitted_at = row
+    if submission.worker_id is not None and owner != submission.worker_id:
+        raise TaskNotAssignedError("this task was given to someone else")
+    layout = _task_layout(project, connection, task_id).questions
+    if selected is not None:
+        given = _selection_answers(given, layout)
+    by_question = _by_question(given, layout)
+    if status in _CLOSED_STATUSES:
+        stored = rows.answers(assignment_id)
+        if stored != by_question:
+            raise DuplicateAnswerError(
+                "this task was already submitted with other answers", fix="start a new task"
             )
-            if stored != by_question:
-                raise DuplicateAnswerError(
-                    "this task was already submitted with other answers", fix="start a new task"
-                )
-            return SubmitReceipt(assignment_id, task_id, len(stored), submitted_at or now, True)
-        if status != "assigned" or (expires_at is not None and expires_at <= now):
-            raise AssignmentClosedError("the time for this task ran out", fix="start a new task")
-        _insert_answers(connection, assignment_id, owner, by_question, now)
-        connection.execute(_MARK_SUBMITTED, {"assignment": assignment_id, "at": now})
-        return SubmitReceipt(assignment_id, task_id, len(by_question), now, False)
+        return SubmitReceipt(assignment_id, task_id, len(stored), submitted_at or now, True)
+    if status != "assigned" or (expires_at is not None and expires_at <= now):
+        raise AssignmentClosedError("the time for this task ran out", fix="start a new task")
+    rows.submit(assignment_id, owner, by_question, now)
+    return SubmitReceipt(assignment_id, task_id, len(by_question), now, False)
 
 
 def review_assignment(project: Project, assignment_id: int, *, approve: bool) -> str:
@@ -255,13 +302,16 @@ def expire_assignments(project: Project, *, now: datetime | None = None) -> int:
 def assignment_view(project: Project, assignment_id: int, *, now: datetime | None = None) -> AssignmentView:
     """The assignment's task as a page shows it. An overdue assignment reads as ``expired``."""
     now = now or utcnow()
-    with project.transaction() as session:
-        connection = session.connection()
-        row = connection.execute(_VIEW_ROW, {"assignment": assignment_id}).first()
-        if row is None:
-            raise UnknownTaskError("this task does not exist")
-        task_id, worker_id, status, expires_at, external_id = row
-        layout = _task_layout(project, connection, task_id)
+    found = _quick_view(project, assignment_id) if project.engine.dialect.name == "sqlite" else None
+    if found is None:
+        with project.transaction() as session:
+            connection = session.connection()
+            row = connection.execute(_VIEW_ROW, {"assignment": assignment_id}).first()
+            if row is None:
+                raise UnknownTaskError("this task does not exist")
+            layout = _task_layout(project, connection, row[0])
+        found = tuple(row), layout
+    (task_id, worker_id, status, expires_at, external_id), layout = found
     if status == "assigned" and expires_at is not None and expires_at <= now:
         status = "expired"
     return AssignmentView(
@@ -364,43 +414,98 @@ _VIEW_ROW = select(
     Assignment.expires_at,
     Assignment.external_id,
 ).where(Assignment.assignment_id == bindparam("assignment"))
+_STORED_ANSWERS = select(Answer.question_id, Answer.value).where(
+    Answer.assignment_id == bindparam("assignment")
+)
 _MARK_SUBMITTED = (
     update(Assignment.__table__)
     .where(Assignment.__table__.c.assignment_id == bindparam("assignment"))
     .values(status="submitted", submitted_at=bindparam("at"))
 )
 _INSERT_ANSWERS = insert(Answer.__table__)
-_SQLITE_INSERT_ANSWERS = (
-    "INSERT INTO answer (assignment_id, question_id, worker_id, value, answered_at) VALUES (?, ?, ?, ?, ?)"
-)
 
 
-def _insert_answers(
-    connection: Connection, assignment_id: int, worker_id: int, by_question: dict[int, int], now: datetime
-) -> None:
-    """The answer rows, one statement. SQLite: straight to the driver's ``executemany`` with the
-    timestamp formatted once, by SQLAlchemy's own DATETIME processor (the same stored text)."""
-    if connection.dialect.name == "sqlite":
-        column = Answer.__table__.c.answered_at
-        stamp = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)(now)
-        connection.exec_driver_sql(
-            _SQLITE_INSERT_ANSWERS,
-            [(assignment_id, q, worker_id, value, stamp) for q, value in by_question.items()],
+class _CoreRows:
+    """The rows a submission reads and writes, through SQLAlchemy Core (PostgreSQL)."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    def assignment(self, assignment_id: int) -> tuple | None:
+        """(task_id, worker_id, status, expires_at, submitted_at), the row locked."""
+        return self.connection.execute(_SUBMIT_ROW, {"assignment": assignment_id}).first()
+
+    def answers(self, assignment_id: int) -> dict[int, int]:
+        return dict(self.connection.execute(_STORED_ANSWERS, {"assignment": assignment_id}).all())
+
+    def submit(self, assignment_id: int, worker_id: int, by_question: dict[int, int], now: datetime) -> None:
+        """The answer rows (one statement) and the assignment marked submitted."""
+        self.connection.execute(
+            _INSERT_ANSWERS,
+            [
+                {
+                    "assignment_id": assignment_id,
+                    "question_id": q,
+                    "worker_id": worker_id,
+                    "value": value,
+                    "answered_at": now,
+                }
+                for q, value in by_question.items()
+            ],
         )
-        return
-    connection.execute(
-        _INSERT_ANSWERS,
-        [
-            {
-                "assignment_id": assignment_id,
-                "question_id": q,
-                "worker_id": worker_id,
-                "value": value,
-                "answered_at": now,
-            }
-            for q, value in by_question.items()
-        ],
-    )
+        self.connection.execute(_MARK_SUBMITTED, {"assignment": assignment_id, "at": now})
+
+
+class _SqliteRows:
+    """The same on SQLite, straight through the driver connection of the open transaction (the
+    write lock is held, so no row lock is needed). Timestamps go through SQLAlchemy's own DATETIME
+    processors, so the stored text is the same as the ORM's."""
+
+    def __init__(self, connection: Connection):
+        self.driver = connection.connection.driver_connection
+        self.to_text, self.from_text = _sqlite_datetime(connection.dialect)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A plain SQL savepoint: rolled back (alone) if the block raises."""
+        self.driver.execute("SAVEPOINT submission")
+        try:
+            yield
+        except BaseException:
+            self.driver.execute("ROLLBACK TO submission")
+            raise
+        finally:
+            self.driver.execute("RELEASE submission")
+
+    def assignment(self, assignment_id: int) -> tuple | None:
+        row = self.driver.execute(
+            "SELECT task_id, worker_id, status, expires_at, submitted_at FROM assignment"
+            " WHERE assignment_id = ?",
+            (assignment_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        task_id, worker_id, status, expires_at, submitted_at = row
+        return task_id, worker_id, status, self.from_text(expires_at), self.from_text(submitted_at)
+
+    def answers(self, assignment_id: int) -> dict[int, int]:
+        return dict(
+            self.driver.execute(
+                "SELECT question_id, value FROM answer WHERE assignment_id = ?", (assignment_id,)
+            )
+        )
+
+    def submit(self, assignment_id: int, worker_id: int, by_question: dict[int, int], now: datetime) -> None:
+        stamp = self.to_text(now)
+        answers = list(by_question.items())
+        for start in range(0, len(answers), _ROWS_PER_INSERT):
+            chunk = answers[start : start + _ROWS_PER_INSERT]
+            values = [v for q, value in chunk for v in (assignment_id, q, worker_id, value, stamp)]
+            self.driver.execute(_sqlite_insert_answers(len(chunk)), values)
+        self.driver.execute(
+            "UPDATE assignment SET status = 'submitted', submitted_at = ? WHERE assignment_id = ?",
+            (stamp, assignment_id),
+        )
 
 
 @dataclass(frozen=True)
@@ -451,6 +556,50 @@ def _task_layout(project: Project, connection: Connection, task_id: int) -> _Tas
                 layouts.clear()
             layouts[task_id] = layout
     return layout
+
+
+def _quick_view(project: Project, assignment_id: int) -> tuple[tuple, _TaskLayout] | None:
+    """SQLite, the task's layout cached: the assignment's row read on a pooled driver connection
+    in autocommit mode (one statement, its own read snapshot of what is committed) rather than
+    through a Session, ~50 us instead of ~500 us. None: take the full path."""
+    pooled = project.engine.raw_connection()
+    try:
+        row = pooled.driver_connection.execute(
+            "SELECT task_id, worker_id, status, expires_at, external_id FROM assignment"
+            " WHERE assignment_id = ?",
+            (assignment_id,),
+        ).fetchone()
+    finally:
+        pooled.close()
+    layout = None if row is None else _LAYOUTS.get(project, {}).get(row[0])
+    if layout is None:
+        return None
+    task_id, worker_id, status, expires_at, external_id = row
+    from_text = _sqlite_datetime(project.engine.dialect)[1]
+    return (task_id, worker_id, status, from_text(expires_at), external_id), layout
+
+
+_ROWS_PER_INSERT = 1000
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert_answers(rows: int) -> str:
+    """One INSERT of ``rows`` answers: one driver call and one statement step per submission, not
+    one per row as ``executemany`` makes (each releasing and taking back the GIL). At most
+    :data:`_ROWS_PER_INSERT` rows, 5,000 parameters: below SQLite's limit, 32,766."""
+    one = "(?, ?, ?, ?, ?)"
+    return (
+        "INSERT INTO answer (assignment_id, question_id, worker_id, value, answered_at) VALUES "
+        + ", ".join([one] * rows)
+    )
+
+
+@functools.cache
+def _sqlite_datetime(dialect: Dialect) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """SQLAlchemy's own DATETIME processors on SQLite (to the stored text, and back), so what the
+    driver-level statements write and read is exactly what the ORM does."""
+    column_type = Assignment.__table__.c.expires_at.type.dialect_impl(dialect)
+    return column_type.bind_processor(dialect), column_type.result_processor(dialect, None)
 
 
 def _lock_for_write(session: Session) -> None:

@@ -21,6 +21,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from heldout.catalog import Image
+from heldout.config import ImagesConfig
 from heldout.dedup.features import FeatureExtractor, create_extractor, near_copies
 from heldout.dedup.neighbours import extractor_for
 from heldout.dedup.review import set_threshold
@@ -77,7 +78,9 @@ def calibrate(
             original = project.images.load(image_id, "original")
             originals.append(_rendition(project.images.bytes(image_id, extractor.rendition)))
             edited = near_copies(original, seed=seed + done)
-            copies.extend(_through_ingest(edited[edit], extractor.rendition) for edit in edits)
+            copies.extend(
+                _through_ingest(edited[edit], extractor.rendition, project.config.images) for edit in edits
+            )
             if progress:
                 progress(done, len(chosen))
         copy_d, unrelated_d = _distances(metric, extractor, originals, copies, len(edits))
@@ -118,11 +121,15 @@ def _rendition(data: bytes) -> PILImage.Image:
         return opened.convert("RGB")
 
 
-def _through_ingest(image: PILImage.Image, rendition: str) -> PILImage.Image:
-    """The rendition ingest would store for ``image`` (an upload at JPEG quality 95)."""
+def _through_ingest(image: PILImage.Image, rendition: str, settings: ImagesConfig) -> PILImage.Image:
+    """The rendition this project's ingest would store for ``image`` (an upload at JPEG quality 95);
+    the copy may be smaller than the project's minimum side (a "resized" edit halves it)."""
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=95)
-    return _rendition(prepare(buffer.getvalue()).renditions[rendition])
+    prepared = prepare(
+        buffer.getvalue(), min_side_px=1, max_pixels=settings.max_pixels, jpeg_quality=settings.jpeg_quality
+    )
+    return _rendition(prepared.renditions[rendition])
 
 
 def _distances(

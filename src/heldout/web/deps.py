@@ -4,7 +4,7 @@ check, as ``Annotated`` dependencies (``StateDep``, ``ProjectDep``, ``AdminDep``
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -28,18 +28,22 @@ class AppState:
     writer: Writer
     templates: Jinja2Templates
     admin_key: str
+    grid_pages: dict[int, list[str]] = field(default_factory=dict)
+    """Per task, its grid page rendered once, cut where the tokens go (see ``work._grid_page``)."""
 
 
 class NotAdminError(CrowdError):
     """The admin pages need the admin key."""
 
 
-def get_state(request: Request) -> AppState:
+# async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop (and a
+# GIL hand-off) per request for an attribute read
+async def get_state(request: Request) -> AppState:
     return request.app.state.heldout
 
 
-def get_project(request: Request) -> Project:
-    return get_state(request).project
+async def get_project(request: Request) -> Project:
+    return request.app.state.heldout.project
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -54,8 +58,8 @@ def is_admin(request: Request, state: AppState) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), state.admin_key.encode())
 
 
-def require_admin(request: Request) -> AppState:
-    state = get_state(request)
+async def require_admin(request: Request) -> AppState:
+    state = request.app.state.heldout
     if not is_admin(request, state):
         raise NotAdminError(
             "the admin pages need the admin key", fix="open the admin link `heldout serve` printed"

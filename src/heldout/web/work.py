@@ -17,18 +17,20 @@ writer and are committed before the response is sent.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from heldout.crowd.assignments import (
     AssignmentView,
+    Submission,
     assignment_view,
     issue_assignment,
-    submit_answers,
+    submit_many,
     submitted_answers,
     task_summary,
 )
@@ -105,8 +107,13 @@ async def mturk(
     return RedirectResponse(f"/work/a/{page}", status_code=303)
 
 
-@router.get("/a/{token}")
-async def assignment_page(token: str, request: Request, state: StateDep) -> Response:
+# The task page and its submit are what every worker hits: plain Starlette routes (added below),
+# not FastAPI's, which would solve dependencies and validate parameters per request for one path
+# parameter; HeldoutErrors still reach the app's handlers.
+
+
+async def assignment_page(request: Request) -> Response:
+    token, state = request.path_params["token"], request.app.state.heldout
     if state.project.engine.dialect.name == "sqlite":
         # a local read of a few rows and a render (about a millisecond): cheaper on the event
         # loop than the hop to a thread and back; PostgreSQL reads wait on the network instead
@@ -129,42 +136,65 @@ def _assignment_page(token: str, request: Request, state: AppState) -> Response:
             {"title": "Time is up", "message": "The time for this task ran out.", "fix": "Start a new task."},
             status_code=410,
         )
-    tiles = [
-        (position, state.signer.image(view.assignment_id, position, expires_at=view.expires_at))
-        for position in view.positions
-    ]
-    crowd = state.project.config.crowd
-    context = {"action": f"/work/a/{token}", "tiles": tiles, "crowd": crowd, "links": view.links}
+    images = state.signer.images(view.assignment_id, view.positions, expires_at=view.expires_at)
     is_grid = view.kind == "grid" or (view.kind != "verify" and len(set(view.class_keys)) == 1)
     if is_grid:
-        context |= _class_context(state, view.class_key or view.class_keys[0])
-        return state.templates.TemplateResponse(request, "grid.html", context)
+        return HTMLResponse(_grid_page(state, view, token, images))
+    context = _page_context(state, view, f"/work/a/{token}", images)
     labels = [
         (position, _class_context(state, key))
         for position, key in zip(view.positions, view.class_keys, strict=True)
     ]
-    context |= {"labels": labels, "image": tiles[0][1], "values": ANSWER_VALUES}
+    context |= {"labels": labels, "image": images[0], "values": ANSWER_VALUES}
     return state.templates.TemplateResponse(request, "verify.html", context)
 
 
-@router.post("/a/{token}")
-async def submit(token: str, request: Request, state: StateDep) -> Response:
+_SLOT = f"slot-{secrets.token_hex(16)}"
+"""Stands for a token while a grid page is rendered once per task (no text of a page has it)."""
+_MAX_GRID_PAGES = 5000
+
+
+def _grid_page(state: AppState, view: AssignmentView, token: str, images: list[str]) -> str:
+    """The grid page: rendered once per task with :data:`_SLOT` for the page's own token and each
+    image token, kept as the text between them, then filled in per request. (A page differs from
+    another of its task only by these tokens, which are base64url: nothing to escape.)"""
+    parts = state.grid_pages.get(view.task_id)
+    if parts is None:
+        slots = [_SLOT] * len(view.positions)
+        context = _page_context(state, view, f"/work/a/{_SLOT}", slots)
+        context |= _class_context(state, view.class_key or view.class_keys[0])
+        parts = state.templates.get_template("grid.html").render(context).split(_SLOT)
+        if len(parts) != len(slots) + 2:
+            raise RuntimeError("grid.html must show the page's token once and each image token once")
+        if len(state.grid_pages) >= _MAX_GRID_PAGES:
+            state.grid_pages.clear()
+        state.grid_pages[view.task_id] = parts
+    pieces = [parts[0]]
+    for value, part in zip((token, *images), parts[1:], strict=True):
+        pieces += (value, part)
+    return "".join(pieces)
+
+
+def _page_context(state: AppState, view: AssignmentView, action: str, images: list[str]) -> dict:
+    tiles = list(zip(view.positions, images, strict=True))
+    return {"action": action, "tiles": tiles, "crowd": state.project.config.crowd, "links": view.links}
+
+
+async def submit(request: Request) -> Response:
+    token, state = request.path_params["token"], request.app.state.heldout
     ref = state.signer.read_assignment(token, now=utcnow())
     is_json = request.headers.get("content-type", "").startswith("application/json")
     body = await _read_body(request, is_json)
-    receipt = await state.writer.run(
-        submit_answers,
-        state.project,
-        ref.assignment_id,
-        body.positions(),
-        selected=body.selected,
-        worker_id=ref.worker_id,
-        group=True,
-    )
+    submission = Submission(ref.assignment_id, body.positions(), body.selected, ref.worker_id)
+    receipt = await state.writer.run_batched(submit_many, state.project, item=submission)
     if is_json or "text/html" not in request.headers.get("accept", ""):
         return JSONResponse(Receipt.of(receipt).model_dump(mode="json"))
     view = await run_in_threadpool(assignment_view, state.project, ref.assignment_id)
     return _done(request, state, ref, view, already=receipt.is_repeat)
+
+
+router.add_route(f"{router.prefix}/a/{{token}}", assignment_page, methods=["GET"], include_in_schema=False)
+router.add_route(f"{router.prefix}/a/{{token}}", submit, methods=["POST"], include_in_schema=False)
 
 
 async def _read_body(request: Request, is_json: bool) -> SubmitBody:

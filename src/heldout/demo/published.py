@@ -1,8 +1,8 @@
-"""The demo: every published model on every published test set, with ReaL, from the public data.
+"""``heldout demo --published``: every published model on every published test set, with ReaL.
 
-Until the end-to-end pipeline demo exists, ``make demo`` runs this: it reproduces the ImageNetV2
-accuracy drops and the ReaL numbers from the released prediction files. The predictions are not
-package data (65 MB); they are looked for in ``--data``, ``$HELDOUT_DATA``, then ``../shared/data``.
+It reproduces the ImageNetV2 accuracy drops and the ReaL numbers from the released prediction
+files. The predictions are not package data (65 MB); they are looked for in ``--data``,
+``$HELDOUT_DATA``, then ``../shared/data``.
 """
 
 from __future__ import annotations

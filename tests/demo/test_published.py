@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from heldout.demo import find_data_dir, run_demo
+from heldout.demo.published import find_data_dir, run_demo
 from heldout.errors import ConfigError
 
 VAL = "imagenet-validation-original"
@@ -71,14 +71,14 @@ def test_run_demo_reproduces_resnet50_on_val(demo_results):
 
 
 def test_demo_command_prints_the_table_and_exits_0(run_cli, shared_data):
-    code, out, _ = run_cli("demo", "--data", shared_data)
+    code, out, _ = run_cli("demo", "--published", "--data", shared_data)
     assert code == 0
     assert "resnet50" in out and "ReaL" in out
     assert "335 evaluations: 67 models × 5 test sets" in " ".join(out.split())
 
 
 def test_demo_command_writes_a_csv_of_every_evaluation(run_cli, shared_data, tmp_path):
-    code, _, _ = run_cli("demo", "--data", shared_data, "--csv", tmp_path / "demo.csv")
+    code, _, _ = run_cli("demo", "--published", "--data", shared_data, "--csv", tmp_path / "demo.csv")
     assert code == 0
     with (tmp_path / "demo.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -87,7 +87,7 @@ def test_demo_command_writes_a_csv_of_every_evaluation(run_cli, shared_data, tmp
 
 
 def test_demo_command_without_data_exits_2_saying_what_is_missing_and_how_to_fix(run_cli, no_data_around):
-    code, out, err = run_cli("demo", "--data", "/nonexistent")
+    code, out, err = run_cli("demo", "--published", "--data", "/nonexistent")
     message = " ".join(err.split())
     assert code == 2
     assert "published ImageNetV2 predictions were not found" in message
