@@ -177,3 +177,16 @@ def test_a_dask_cluster_finds_the_same_neighbours_as_a_local_run(pool):
     ):
         find_neighbours(pool, "l2", k=4, against="both", dask=client, recompute=True, round_size=7)
     assert _top(pool, "l2") == local
+
+
+def test_rows_read_through_a_small_row_cache_equal_the_extracted_features(pool):
+    from heldout.dedup.features import create_extractor, extract_features
+    from heldout.dedup.neighbours import _FeatureRows
+
+    with pool.transaction() as session:
+        ids = np.array(sorted(session.scalars(select(Image.image_id).where(Image.status == "stored"))))
+    extractor = create_extractor("pixels")
+    rows = _FeatureRows(pool, ids, extractor, cache_bytes=2 * extractor.dim)  # room for two rows
+    picks = np.array([3, 0, 3, 1, 0])
+    assert np.array_equal(rows[picks], extract_features(pool, ids[picks].tolist(), extractor=extractor))
+    assert np.array_equal(rows[1:4], extract_features(pool, ids[1:4].tolist(), extractor=extractor))

@@ -15,6 +15,7 @@ transaction; ``recompute=True`` starts over.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -161,17 +162,35 @@ def find_neighbours(
 class _FeatureRows:
     """The searched images' feature rows, read when sliced (knn's ``Rows``): the search holds one
     chunk of rows at a time, never the whole reference set, so memory stays bounded by the chunk
-    size however many images there are (cached CNN rows are read, pixel rows decoded)."""
+    size however many images there are (cached CNN rows are read, pixel rows decoded).
 
-    def __init__(self, project: Project, ids: np.ndarray, extractor: FeatureExtractor):
+    Rows read once are kept, least recently used first out, up to ``cache_bytes``: the exact
+    re-ranking asks again for the rows it shortlisted, and decoding each one again per query cost
+    more than the search itself (59 of 86 s for the demo's pixel neighbours)."""
+
+    def __init__(
+        self, project: Project, ids: np.ndarray, extractor: FeatureExtractor, cache_bytes: int = 1 << 30
+    ):
         self._project, self._ids, self._extractor = project, ids, extractor
         self.shape = (len(ids), extractor.dim)
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._room = cache_bytes // max(1, extractor.dim * np.dtype(extractor.dtype).itemsize)
 
     def __getitem__(self, key) -> np.ndarray:
-        ids = self._ids[key]
-        if not len(ids):
+        positions = np.arange(*key.indices(len(self._ids))) if isinstance(key, slice) else np.asarray(key)
+        if not len(positions):
             return np.empty((0, self._extractor.dim), dtype=self._extractor.dtype)
-        return extract_features(self._project, ids.tolist(), extractor=self._extractor)
+        wanted = positions.tolist()
+        missing = [p for p in dict.fromkeys(wanted) if p not in self._cache]
+        read = extract_features(self._project, self._ids[missing].tolist(), extractor=self._extractor)
+        fresh = dict(zip(missing, read, strict=True))
+        rows = np.stack([fresh[p] if p in fresh else self._cache[p] for p in wanted])
+        for p in dict.fromkeys(wanted):
+            self._cache[p] = fresh.get(p, self._cache.get(p))
+            self._cache.move_to_end(p)
+        while len(self._cache) > self._room:
+            self._cache.popitem(last=False)
+        return rows
 
 
 class _Slice:
