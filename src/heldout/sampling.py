@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -248,7 +249,7 @@ class _Pool:
         return self.codes == 0
 
 
-class SamplingStrategy:
+class SamplingStrategy(ABC):
     """What the three rules share: a letter, the published function name, manifest fields."""
 
     variant: ClassVar[str]
@@ -268,11 +269,11 @@ class SamplingStrategy:
         ``starting_from``."""
         return {"min_num_annotations": self.min_annotations}, {}, {}
 
+    @abstractmethod
     def _select_class(
         self, pool: _Pool, n: int, rng: random.Random, references: np.ndarray | None
     ) -> tuple[list[str], int]:
         """One class's images, and how many slots a higher bin filled."""
-        raise NotImplementedError
 
     def _references_short(self, references: np.ndarray | None) -> bool:
         return False
