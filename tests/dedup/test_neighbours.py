@@ -190,3 +190,22 @@ def test_rows_read_through_a_small_row_cache_equal_the_extracted_features(pool):
     picks = np.array([3, 0, 3, 1, 0])
     assert np.array_equal(rows[picks], extract_features(pool, ids[picks].tolist(), extractor=extractor))
     assert np.array_equal(rows[1:4], extract_features(pool, ids[1:4].tolist(), extractor=extractor))
+
+
+def test_rows_read_from_two_threads_through_a_full_row_cache_stay_right(pool):
+    """The exact re-ranking reads rows on a thread per CPU; an eviction by one thread must not
+    lose a row the other is about to return (the default demo hit this once the cache filled)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from heldout.dedup.features import create_extractor, extract_features
+    from heldout.dedup.neighbours import _FeatureRows
+
+    with pool.transaction() as session:
+        ids = np.array(sorted(session.scalars(select(Image.image_id).where(Image.status == "stored"))))
+    extractor = create_extractor("pixels")
+    expected = extract_features(pool, ids.tolist(), extractor=extractor)
+    rows = _FeatureRows(pool, ids, extractor, cache_bytes=3 * extractor.dim)
+    picks = [np.random.default_rng(seed).integers(len(ids), size=4) for seed in range(40)]
+    with ThreadPoolExecutor(2) as threads:
+        results = list(threads.map(rows.__getitem__, picks))
+    assert all(np.array_equal(got, expected[pick]) for got, pick in zip(results, picks, strict=True))

@@ -15,6 +15,7 @@ transaction; ``recompute=True`` starts over.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,6 +175,7 @@ class _FeatureRows:
         self._project, self._ids, self._extractor = project, ids, extractor
         self.shape = (len(ids), extractor.dim)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
         self._room = cache_bytes // max(1, extractor.dim * np.dtype(extractor.dtype).itemsize)
 
     def __getitem__(self, key) -> np.ndarray:
@@ -181,16 +183,19 @@ class _FeatureRows:
         if not len(positions):
             return np.empty((0, self._extractor.dim), dtype=self._extractor.dtype)
         wanted = positions.tolist()
-        missing = [p for p in dict.fromkeys(wanted) if p not in self._cache]
+        unique = list(dict.fromkeys(wanted))
+        with self._lock:  # the re-ranking reads from several threads; eviction must not race a read
+            rows = {p: self._cache[p] for p in unique if p in self._cache}
+        missing = [p for p in unique if p not in rows]
         read = extract_features(self._project, self._ids[missing].tolist(), extractor=self._extractor)
-        fresh = dict(zip(missing, read, strict=True))
-        rows = np.stack([fresh[p] if p in fresh else self._cache[p] for p in wanted])
-        for p in dict.fromkeys(wanted):
-            self._cache[p] = fresh.get(p, self._cache.get(p))
-            self._cache.move_to_end(p)
-        while len(self._cache) > self._room:
-            self._cache.popitem(last=False)
-        return rows
+        rows.update(zip(missing, read, strict=True))
+        with self._lock:
+            for p in unique:
+                self._cache[p] = rows[p]
+                self._cache.move_to_end(p)
+            while len(self._cache) > self._room:
+                self._cache.popitem(last=False)
+        return np.stack([rows[p] for p in wanted])
 
 
 class _Slice:
