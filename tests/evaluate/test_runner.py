@@ -13,7 +13,7 @@ from PIL import Image
 from heldout.classes import ClassSet, load_class_set
 from heldout.datasets import Manifest, TestSet, load_dataset
 from heldout.errors import ModelError, ModelOutputError
-from heldout.evaluate import evaluate, evaluate_model, predict_testset, run_model
+from heldout.evaluate import evaluate, evaluate_model, predict_testset, run_model, run_models
 from heldout.evaluate.runner import logits_key
 from heldout.models import CallableModel
 from heldout.preprocessing import Preprocessing
@@ -194,6 +194,44 @@ def test_progress_reports_every_chunk(tiny_files, tmp_path):
         progress=lambda done, total: calls.append((done, total)),
     )
     assert calls == [(4, 10), (8, 10), (10, 10)]
+
+
+def test_models_sharing_a_preprocessing_decode_each_file_once(tiny_files, tmp_path, monkeypatch):
+    import heldout.evaluate.runner as runner
+
+    decoded = []
+    real_decode = runner.decode
+    monkeypatch.setattr(
+        runner, "decode", lambda data, name: decoded.append(name) or real_decode(data, name=name)
+    )
+    models = [
+        CallableModel(brightness, num_classes=3, preprocessing=SMALL, fingerprint=f"m{i}") for i in range(3)
+    ]
+    ids = [str(i) for i in range(10)]
+    outputs = run_models(models, tiny_files, ids, images_digest="d", cache=tmp_path, chunk_rows=4)
+    assert len(decoded) == 10 and len({o.key for o in outputs}) == 3
+
+
+def test_run_models_gives_each_model_what_run_model_gives(tiny_files, tmp_path):
+    halved = CallableModel(lambda b: brightness(b) / 2, num_classes=3, preprocessing=SMALL, fingerprint="p")
+    other = CallableModel(brightness, num_classes=3, preprocessing=Preprocessing(size_px=8), fingerprint="q")
+    ids = [str(i) for i in range(10)]
+    together = run_models([halved, other], tiny_files, ids, images_digest="d", cache=tmp_path / "a")
+    alone = [run_model(m, tiny_files, ids, images_digest="d", cache=tmp_path / "b") for m in (halved, other)]
+    for joint, single in zip(together, alone, strict=True):
+        assert joint.key == single.key and np.array_equal(joint.logits, single.logits)
+    assert not np.array_equal(together[0].logits, together[1].logits)
+
+
+def test_a_model_added_later_runs_alone(tiny_files, tmp_path):
+    ids = [str(i) for i in range(10)]
+    first = CallableModel(brightness, num_classes=3, preprocessing=SMALL, fingerprint="r")
+    run_models([first], tiny_files, ids, images_digest="d", cache=tmp_path)
+    calls = []
+    spy = CallableModel(lambda b: calls.append(1), num_classes=3, preprocessing=SMALL, fingerprint="r")
+    later = CallableModel(brightness, num_classes=3, preprocessing=SMALL, fingerprint="s")
+    cached, fresh = run_models([spy, later], tiny_files, ids, images_digest="d", cache=tmp_path)
+    assert calls == [] and fresh.logits.shape == (10, 3)
 
 
 # --- a custom class set: Fashion-MNIST -------------------------------------------------------------

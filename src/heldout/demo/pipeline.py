@@ -61,7 +61,7 @@ from heldout.demo.fashion import (
 )
 from heldout.errors import ConfigError, ImageError
 from heldout.evaluate import evaluate, load_predictions, write_results
-from heldout.evaluate.runner import run_model
+from heldout.evaluate.runner import run_models
 from heldout.ingest import ingest
 from heldout.project import Project
 from heldout.review import accept
@@ -407,25 +407,25 @@ def stage_evaluate(ctx: _Context) -> dict[str, Any]:
             x, y, seed=ctx.options.seed, cnn_epochs=ctx.options.sizes.cnn_epochs, progress=progress
         )
     sets = _test_sets(ctx)
+    adapters = [as_model(model) for model in trained]
     results = []
-    with ctx.progress("9 evaluating") as progress:
-        for number, model in enumerate(trained):
-            adapter = as_model(model)
-            for name, (testset, paths) in sets.items():
-                output = run_model(
-                    adapter,
-                    paths,
-                    testset.ids,
-                    images_digest=testset.sha256,
-                    batch_size=256,  # few large batches: scikit-learn's per-call overhead dominates small ones
-                    cache=ctx.options.out / "cache",
-                )
+    with ctx.progress("9 evaluating (sets)") as progress:
+        for number, (name, (testset, paths)) in enumerate(sets.items()):
+            outputs = run_models(
+                adapters,
+                paths,
+                testset.ids,
+                images_digest=testset.sha256,
+                batch_size=256,  # few large batches: scikit-learn's per-call overhead dominates small ones
+                cache=ctx.options.out / "cache",
+            )
+            for model, output in zip(trained, outputs, strict=True):
                 top5 = np.argsort(-output.logits, axis=1, kind="stable")[:, :5].astype(np.uint16)
                 buffer = io.BytesIO()
                 np.save(buffer, top5)
                 write_atomic(ctx.options.out / "predictions" / name / f"{model.name}.npy", buffer.getvalue())
                 results.append(evaluate(testset, output.predictions()))
-            progress(number + 1, len(trained))
+            progress(number + 1, len(sets))
     write_results(results, csv_path=ctx.options.out / "results.csv")
     top1 = {name: {r.model: round(r["top1"], 2) for r in results if r.dataset == name} for name in sets}
     return {"models": len(trained), "top1": top1, "results": str(ctx.options.out / "results.csv")}

@@ -29,7 +29,7 @@ from heldout.evaluate.result import (
     results_to_json,
     write_results,
 )
-from heldout.evaluate.runner import ModelOutput, evaluate_model, predict_testset, run_model
+from heldout.evaluate.runner import ModelOutput, evaluate_model, predict_testset, run_model, run_models
 from heldout.evaluate.scoring import (
     SubsetPolicy,
     evaluate,
@@ -62,6 +62,7 @@ __all__ = [
     "results_to_csv",
     "results_to_json",
     "run_model",
+    "run_models",
     "topk_correct",
     "write_results",
 ]
