@@ -49,6 +49,17 @@ def test_unknown_metric_exits_2_with_the_fix(photo_project, run_cli):
     assert code == 2 and "unknown metric" in err and "efficientnet-lite0" in err
 
 
+def test_dssim_on_a_shortlist_of_l2_neighbours(photo_project, run_cli):
+    project, ids = photo_project
+    code, out, err = run_cli("dedup", "neighbours", "dssim", "--shortlist", "l2", "-P", project)
+    assert code == 2 and "no l2 neighbours" in err and "heldout dedup neighbours l2" in err
+    run_cli("dedup", "neighbours", "l2", "--against", "candidates", "--k", "2", "-P", project)
+    code, out, err = run_cli(
+        "dedup", "neighbours", "dssim", "--shortlist", "l2", "--shortlist-depth", "1", "-P", project
+    )
+    assert code == 0 and f"{len(ids)} candidate(s) searched, {len(ids)} neighbour rows" in out, err
+
+
 def test_import_report_and_export_of_the_published_files(tmp_path, shared_data, run_cli):
     metadata = shared_data / "imagenetv2" / "metadata"
     if not metadata.is_dir():

@@ -132,6 +132,30 @@ def test_dssim_near_copies_find_their_original_first(pool):
     assert all(0.0 <= d <= 1.0 for pairs in top.values() for _, d in pairs)
 
 
+def test_dssim_on_a_shortlist_of_l2_neighbours_equals_the_full_search_there(pool):
+    find_neighbours(pool, "l2", k=4, against="reference")
+    report = find_neighbours(pool, "dssim", k=3, against="reference", shortlist=["l2"], shortlist_depth=4)
+    top = _top(pool, "dssim")
+    _assert_copies_find_their_original(top)
+    full = find_neighbours(pool, "dssim", k=30, against="reference", recompute=True)
+    everything = _top(pool, "dssim")
+    l2 = _top(pool, "l2")
+    for name, pairs in top.items():
+        shortlisted = {n for n, _ in l2[name]}
+        expected = [(n, d) for n, d in everything[name] if n in shortlisted][:3]
+        assert [n for n, _ in pairs] == [n for n, _ in expected]
+        assert np.allclose([d for _, d in pairs], [d for _, d in expected], rtol=0, atol=1e-12)
+    assert report.provenance["shortlist"] == ["l2"] and full.candidates == report.candidates
+
+
+def test_a_dssim_shortlist_needs_the_cheaper_neighbours_first(pool):
+    with pytest.raises(ConfigError, match="no l2 neighbours") as error:
+        find_neighbours(pool, "dssim", shortlist=["l2"])
+    assert "heldout dedup neighbours l2" in error.value.fix
+    with pytest.raises(ConfigError, match="only applies to dssim"):
+        find_neighbours(pool, "l2", shortlist=["efficientnet-lite0"])
+
+
 def test_the_stage_resumes_with_only_candidates_lacking_results(pool):
     first = find_neighbours(pool, "l2", k=2, against="reference", limit=5)
     second = find_neighbours(pool, "l2", k=2, against="reference")

@@ -12,7 +12,7 @@ from heldout.cli._project import ProjectOption, open_project
 from heldout.cli._render import console, progress_bar
 from heldout.dedup.calibrate import calibrate as run_calibration
 from heldout.dedup.components import resolve as run_resolution
-from heldout.dedup.neighbours import compute_features, find_neighbours
+from heldout.dedup.neighbours import SHORTLIST_DEPTH, compute_features, find_neighbours
 from heldout.dedup.published import (
     RELEASED_SETS,
     export_published,
@@ -55,6 +55,13 @@ def neighbours(
     recompute: Annotated[
         bool, typer.Option(help="Recompute candidates that already have neighbours.")
     ] = False,
+    shortlist: Annotated[
+        str | None,
+        typer.Option(
+            help="dssim only: re-measure the first neighbours under these metrics (comma-separated)."
+        ),
+    ] = None,
+    shortlist_depth: Annotated[int, typer.Option(help="Neighbours per shortlist metric.")] = SHORTLIST_DEPTH,
     project: ProjectOption = Path("."),
 ) -> None:
     """Find each candidate's nearest neighbours under a metric (resumable).
@@ -62,6 +69,8 @@ def neighbours(
     Example:
 
         heldout dedup neighbours l2 --k 30 --against both -P my-testset
+
+        heldout dedup neighbours dssim --shortlist l2,efficientnet-lite0 -P my-testset
     """
     with open_project(project) as opened, progress_bar(f"neighbours ({metric})") as progress:
         report = find_neighbours(
@@ -72,6 +81,8 @@ def neighbours(
             dask=dask,
             limit=limit,
             recompute=recompute,
+            shortlist=[m.strip() for m in (shortlist or "").split(",") if m.strip()],
+            shortlist_depth=shortlist_depth,
             progress=progress,
         )
     console.print(

@@ -2,8 +2,10 @@
 
 Metrics: ``l2`` (squared L2 over the 256 x 256 RGB pixels, as published), any CNN extractor of
 :mod:`heldout.dedup.features` by name (squared L2 between embeddings, e.g. ``efficientnet-lite0``),
-and ``dssim`` ((1 - SSIM) / 2, window 35) which, being costly, runs on a shortlist as ImageNetV2
-did: the images of the candidate's class and of its five most similar classes.
+and ``dssim`` ((1 - SSIM) / 2, window 35) which, being costly, runs on a shortlist: as ImageNetV2
+did, the images of the candidate's class and of its five most similar classes; or, where that is
+most of the pool (ten classes: six of them), the candidate's first neighbours under cheaper
+metrics already searched (``shortlist=("l2", "efficientnet-lite0")``), re-measured with DSSIM.
 
 Candidates are compared with the reference set (``against="reference"``), with the other
 candidates of the pool (``"candidates"``, never with themselves), or both, and keep the ``k``
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -27,13 +30,15 @@ from heldout.catalog import Blacklist, Image, Neighbour
 from heldout.catalog.bulk import bulk_insert
 from heldout.dedup.features import FeatureExtractor, create_extractor, extract_features, list_extractors
 from heldout.dedup.knn import DEFAULT_K, knn, merge_topk
-from heldout.dedup.ssim import dssim_topk
+from heldout.dedup.ssim import dssim_pairs, dssim_topk
 from heldout.errors import ConfigError
+from heldout.lookup import lookup
 from heldout.parallel import ChunkRunner, DaskTarget
 from heldout.project import Project
 
 __all__ = [
     "AGAINST",
+    "SHORTLIST_DEPTH",
     "SIMILAR_CLASSES",
     "NeighbourReport",
     "compute_features",
@@ -45,6 +50,10 @@ __all__ = [
 AGAINST = ("reference", "candidates", "both")
 SIMILAR_CLASSES = 5
 """DSSIM compares a candidate with its own class and this many most similar classes (6 in all)."""
+SHORTLIST_DEPTH = 10
+"""With a shortlist of metrics, DSSIM re-measures this many first neighbours under each."""
+_QUERY_BLOCK = 32
+"""Candidates whose shortlisted pairs are measured in one task (their images are held at once)."""
 _PIXEL_METRICS = ("l2", "dssim")
 Progress = Callable[[int, int], None]
 
@@ -123,13 +132,24 @@ def find_neighbours(
     round_size: int = 1000,
     limit: int | None = None,
     recompute: bool = False,
+    shortlist: Sequence[str] = (),
+    shortlist_depth: int = SHORTLIST_DEPTH,
     progress: Progress | None = None,
 ) -> NeighbourReport:
-    """Find and store the ``k`` nearest neighbours of every candidate that lacks them for ``metric``."""
+    """Find and store the ``k`` nearest neighbours of every candidate that lacks them for ``metric``.
+
+    ``shortlist`` (DSSIM only) names metrics whose neighbours were found before: each candidate
+    is then compared with its first ``shortlist_depth`` neighbours under each of them, not with
+    its similar classes.
+    """
     if against not in AGAINST:
         raise ConfigError(f"unknown neighbour set {against!r}", fix=f"use one of {', '.join(AGAINST)}")
-    if k < 1 or round_size < 1:
-        raise ConfigError(f"k and the round size must be at least 1, not {k} and {round_size}", fix="--k 30")
+    if k < 1 or round_size < 1 or shortlist_depth < 1:
+        raise ConfigError(
+            f"k, the round size and the shortlist depth must be at least 1, not {k}, {round_size} "
+            f"and {shortlist_depth}",
+            fix="--k 30",
+        )
     extractor = create_extractor(extractor_for(metric))
     pool = _stored(project, "candidate")
     searched = _concat(pool, _stored(project, "reference"))
@@ -145,10 +165,20 @@ def find_neighbours(
         **extractor.describe(),
         "round_size": round_size,
     }
+    search = _knn_search
+    if metric == "dssim":
+        search = _dssim_search
+        if shortlist:
+            _check_shortlist(project, shortlist, pool.ids[todo])
+            search = partial(_dssim_among_neighbours, metrics=tuple(shortlist), depth=shortlist_depth)
+            parameters.update(shortlist=list(shortlist), shortlist_depth=shortlist_depth)
+    elif shortlist:
+        raise ConfigError(
+            f"a shortlist of neighbours only applies to dssim, not {metric}", fix="drop --shortlist"
+        )
     with project.run("dedup-neighbours", parameters) as run:
         rows = 0
         features = _FeatureRows(project, searched.ids, extractor)
-        search = _dssim_search if metric == "dssim" else _knn_search
         for start in range(0, len(todo), round_size):
             chosen = todo[start : start + round_size]
             indices, distances = search(project, features, searched, chosen, allowed, k, dask)
@@ -285,6 +315,92 @@ def _dssim_task(task):
         np.pad(idx, ((0, 0), (0, pad)), constant_values=-1),
         np.pad(dist, ((0, 0), (0, pad)), constant_values=np.inf),
     )
+
+
+def _check_shortlist(project: Project, metrics: Sequence[str], image_ids: np.ndarray) -> None:
+    """Every shortlist metric must be a cheaper one whose neighbours these candidates already have."""
+    for metric in metrics:
+        if metric == "dssim":
+            raise ConfigError("dssim cannot shortlist for itself", fix="--shortlist l2,efficientnet-lite0")
+        extractor_for(metric)  # a known metric
+        lacking = np.setdiff1d(image_ids, _done(project, metric))
+        if len(lacking):
+            raise ConfigError(
+                f"{len(lacking)} candidate(s) have no {metric} neighbours to shortlist from "
+                f"(first: {lacking[0]})",
+                fix=f"run `heldout dedup neighbours {metric}` first",
+            )
+
+
+def _dssim_among_neighbours(project, features, searched, chosen, allowed, k, dask, *, metrics, depth):
+    """DSSIM top-k of the chosen rows among their first ``depth`` neighbours under ``metrics``
+    that lie in the allowed rows, one task per block of candidates (locally or on Dask)."""
+    queries, rows = _shortlisted_pairs(project, searched, chosen, allowed, metrics, depth)
+    distances = np.empty(len(queries))
+    with ChunkRunner(dask) as runner:
+        tasks = _pair_tasks(features, chosen, queries, rows)
+        for at, values in runner.map(_pair_task, tasks):
+            distances[at] = values
+    order = np.lexsort((rows, distances, queries))  # by candidate, then distance, then row
+    queries, rows, distances = queries[order], rows[order], distances[order]
+    rank = np.arange(len(queries)) - np.searchsorted(queries, queries)
+    keep = rank < k
+    indices = np.full((len(chosen), k), -1, dtype=np.int64)
+    best = np.full((len(chosen), k), np.inf)
+    indices[queries[keep], rank[keep]] = rows[keep]
+    best[queries[keep], rank[keep]] = distances[keep]
+    return indices, best
+
+
+def _shortlisted_pairs(project, searched, chosen, allowed, metrics, depth) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (position in ``chosen``, searched row) pairs from the stored neighbours."""
+    lo, hi = allowed
+    ids = searched.ids[chosen].tolist()
+    found: list = []
+    with project.transaction() as session:
+        for start in range(0, len(ids), 5000):  # databases bound the parameters of one query
+            found += session.execute(
+                select(Neighbour.image_id, Neighbour.neighbour_id).where(
+                    Neighbour.metric.in_(metrics),
+                    Neighbour.rank < depth,
+                    Neighbour.image_id.in_(ids[start : start + 5000]),
+                )
+            ).all()
+    found = np.asarray(found, dtype=str).reshape(-1, 2)
+    pairs = np.column_stack(
+        [_positions(searched.ids[chosen], found[:, 0]), _positions(searched.ids, found[:, 1])]
+    )
+    inside = (pairs[:, 1] >= lo) & (pairs[:, 1] < hi) & (pairs[:, 1] != chosen[pairs[:, 0]])
+    pairs = np.unique(pairs[inside], axis=0)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of each of ``wanted`` in ``ids``, -1 where absent (e.g. a blacklisted neighbour)."""
+    found, index = lookup(ids, wanted)
+    return np.where(found, index, -1)
+
+
+def _pair_tasks(features, chosen, queries, rows):
+    """Per block of candidates: the positions of its pairs, its images, its neighbours' images and
+    the pairs in local numbering; made as the runner asks, so one block's images are held."""
+    for start in range(0, len(chosen), _QUERY_BLOCK):
+        at = np.flatnonzero((queries >= start) & (queries < start + _QUERY_BLOCK))
+        if not len(at):
+            continue
+        needed, local = np.unique(rows[at], return_inverse=True)
+        block = chosen[start : start + _QUERY_BLOCK]
+        yield (
+            at,
+            _images(features, block),
+            _images(features, needed),
+            np.column_stack([queries[at] - start, local]),
+        )
+
+
+def _pair_task(task):
+    at, query_images, neighbour_images, pairs = task
+    return at, dssim_pairs(query_images, neighbour_images, pairs)
 
 
 def _shortlist_classes(project: Project, class_key: str) -> list[str]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 
 from heldout.catalog import Blacklist, Candidate, DuplicatePair, Neighbour, NeighbourReview, Threshold
 from heldout.errors import ConfigError
+from heldout.lookup import lookup
 from heldout.project import Project, utcnow
 
 __all__ = [
@@ -143,19 +144,9 @@ def review_thresholds(project: Project, image_ids: Sequence[str], metric: str) -
         rows = session.execute(query).all()
     if rows:
         ids = np.asarray([r[0] for r in rows], dtype=str)
-        found, position = _lookup(ids, wanted)
+        found, position = lookup(ids, wanted)
         out[found] = np.asarray([r[1] for r in rows], dtype=np.float64)[position[found]]
     return out
-
-
-def _lookup(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each of ``wanted`` sits in the unsorted unique ``keys``: (found mask, index into keys)."""
-    if not len(keys):
-        return np.zeros(len(wanted), dtype=bool), np.zeros(len(wanted), dtype=np.int64)
-    order = np.argsort(keys, kind="stable")
-    slot = np.minimum(np.searchsorted(keys, wanted, sorter=order), len(keys) - 1)
-    index = order[slot]
-    return keys[index] == wanted, index
 
 
 def sufficiently_reviewed(project: Project, image_ids: Sequence[str]) -> np.ndarray:

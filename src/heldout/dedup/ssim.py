@@ -66,9 +66,9 @@ def dssim_pairs(
 ) -> np.ndarray:
     """DSSIM of ``images_a[i]`` and ``images_b[j]`` for each row ``(i, j)`` of ``pairs`` (float64).
 
-    Images are uint8 arrays (n, height, width, channels). Pairs are grouped by (block of a, block
-    of b), so each image is prepared once per block it meets and memory stays bounded however
-    many images there are. Pairs run on ``threads`` threads (default: one per CPU); numpy releases
+    Images are uint8 arrays (n, height, width, channels). Pairs are grouped by block of a, then
+    by block of b: an image of a is prepared once, an image of b once per block of a it meets,
+    and memory stays bounded however many images there are. Pairs run on ``threads`` threads (default: one per CPU); numpy releases
     the GIL, and the values do not depend on the thread count.
     """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -77,17 +77,25 @@ def dssim_pairs(
     order = np.lexsort((pairs[:, 1], pairs[:, 0], block_b, block_a))
     tile = block_a[order] * (block_b.max(initial=0) + 1) + block_b[order]
     done = 0
-    pair_dssim = _pair_function(_check_images(images_a, window_px).shape, window_px)
+    work = _Workspaces(_check_images(images_a, window_px).shape, window_px)
     with ThreadPoolExecutor(threads or os.cpu_count()) as pool:
-        for members in np.split(order, np.flatnonzero(np.diff(tile)) + 1) if len(order) else []:
-            rows_a, local_a = np.unique(pairs[members, 0], return_inverse=True)
-            rows_b, local_b = np.unique(pairs[members, 1], return_inverse=True)
-            a, b = _prepare(images_a[rows_a], window_px), _prepare(images_b[rows_b], window_px)
-            out[members] = list(pool.map(pair_dssim, repeat(a), local_a, repeat(b), local_b))
-            done += len(members)
+        for at in _runs(block_a[order]):
+            rows_a, local_a = np.unique(pairs[order[at], 0], return_inverse=True)
+            a = _prepare(images_a[rows_a], work, pool)  # once per block of a, whatever it meets
+            for within in _runs(tile[at]):
+                members = order[at[within]]
+                rows_b, local_b = np.unique(pairs[members, 1], return_inverse=True)
+                b = _prepare(images_b[rows_b], work, pool)
+                out[members] = list(pool.map(work.pair, repeat(a), local_a[within], repeat(b), local_b))
+            done += len(at)
             if progress:
                 progress(done, len(pairs))
     return out
+
+
+def _runs(values: np.ndarray) -> list[np.ndarray]:
+    """Positions of each run of equal values in a sorted array."""
+    return np.split(np.arange(len(values)), np.flatnonzero(np.diff(values)) + 1) if len(values) else []
 
 
 def dssim_topk(
@@ -108,14 +116,14 @@ def dssim_topk(
     n_queries, n_refs = len(queries), len(references)
     best_d = np.full((n_queries, 0), np.inf)
     best_i = np.full((n_queries, 0), -1, dtype=np.int64)
-    query_blocks = [
-        _prepare(queries[start : start + _BLOCK_IMAGES], window_px)
-        for start in range(0, n_queries, _BLOCK_IMAGES)
-    ]
-    pair_dssim = _pair_function(_check_images(references, window_px).shape, window_px)
+    work = _Workspaces(_check_images(references, window_px).shape, window_px)
     with ThreadPoolExecutor(threads or os.cpu_count()) as pool:
+        query_blocks = [
+            _prepare(queries[start : start + _BLOCK_IMAGES], work, pool)
+            for start in range(0, n_queries, _BLOCK_IMAGES)
+        ]
         for ref_start in range(0, n_refs, _BLOCK_IMAGES):
-            refs = _prepare(references[ref_start : ref_start + _BLOCK_IMAGES], window_px)
+            refs = _prepare(references[ref_start : ref_start + _BLOCK_IMAGES], work, pool)
             pairs = [
                 (block, i, j)
                 for block in query_blocks
@@ -123,7 +131,7 @@ def dssim_topk(
                 for j in range(len(refs.pixels))
             ]
             blocks, rows, columns = zip(*pairs, strict=True)
-            values = pool.map(pair_dssim, blocks, rows, repeat(refs), columns)
+            values = pool.map(work.pair, blocks, rows, repeat(refs), columns)
             dist = np.fromiter(values, dtype=np.float64, count=len(pairs)).reshape(n_queries, -1)
             idx = np.broadcast_to(np.arange(ref_start, ref_start + dist.shape[1]), dist.shape)
             best_d, best_i = merge_topk([best_d, dist], [best_i, idx], k)
@@ -168,16 +176,20 @@ class _Workspace:
         return self.box
 
 
-def _pair_function(shape: tuple[int, ...], window_px: int) -> Callable[[_Block, int, _Block, int], float]:
-    """``_dssim`` with a workspace per thread."""
-    local = threading.local()
+class _Workspaces:
+    """One :class:`_Workspace` per thread, made on its first use, for pairs and preparation alike."""
 
-    def pair_dssim(a: _Block, i: int, b: _Block, j: int) -> float:
-        if not hasattr(local, "workspace"):
-            local.workspace = _Workspace(shape, window_px)
-        return _dssim(a, i, b, j, local.workspace)
+    def __init__(self, shape: tuple[int, ...], window_px: int):
+        self.shape, self.window_px = shape, window_px
+        self._local = threading.local()
 
-    return pair_dssim
+    def get(self) -> _Workspace:
+        if not hasattr(self._local, "workspace"):
+            self._local.workspace = _Workspace(self.shape, self.window_px)
+        return self._local.workspace
+
+    def pair(self, a: _Block, i: int, b: _Block, j: int) -> float:
+        return _dssim(a, i, b, j, self.get())
 
 
 def _dssim(a: _Block, i: int, b: _Block, j: int, work: _Workspace) -> float:
@@ -204,22 +216,29 @@ def _dssim(a: _Block, i: int, b: _Block, j: int, work: _Workspace) -> float:
     return (1.0 - float(numerator.mean())) / 2.0
 
 
-def _prepare(images: np.ndarray, window_px: int) -> _Block:
-    """Pixels in the transposed integer layout and each window's moments, from exact box sums."""
-    images = _check_images(images, window_px)
-    work = _Workspace(images.shape, window_px)
-    pixels = np.ascontiguousarray(images.transpose(0, 3, 2, 1), dtype=work.dtype)
-    mean, mean_sq, var = (np.empty((len(images), *work.box.shape)) for _ in range(3))
-    area = window_px * window_px
-    for n, image in enumerate(pixels):  # one image at a time keeps the arrays in cache
-        np.divide(work.box_sums(image), area, out=mean[n])
+def _prepare(images: np.ndarray, work: _Workspaces, pool: ThreadPoolExecutor) -> _Block:
+    """Pixels in the transposed integer layout and each window's moments, from exact box sums;
+    one image per task on the pool (each stays in its thread's cache)."""
+    images = _check_images(images, work.window_px)
+    dtype = _sum_dtype(images.shape, work.window_px)
+    pixels = np.ascontiguousarray(images.transpose(0, 3, 2, 1), dtype=dtype)
+    height, width, channels = images.shape[1:]
+    windows = (len(images), channels, height - work.window_px + 1, width - work.window_px + 1)
+    mean, mean_sq, var = (np.empty(windows) for _ in range(3))
+    area = work.window_px**2
+
+    def moments(n: int) -> None:
+        space = work.get()
+        np.divide(space.box_sums(pixels[n]), area, out=mean[n])
         np.multiply(mean[n], mean[n], out=mean_sq[n])
-        np.multiply(image, image, out=work.product)
-        np.divide(work.box_sums(work.product), area, out=var[n])
+        np.multiply(pixels[n], pixels[n], out=space.product)
+        np.divide(space.box_sums(space.product), area, out=var[n])
         var[n] -= mean_sq[n]
         var[n] *= area / (area - 1)
-    mean_sq += _C1 / 2
-    var += _C2 / 2
+        mean_sq[n] += _C1 / 2
+        var[n] += _C2 / 2
+
+    list(pool.map(moments, range(len(images))))
     return _Block(pixels=pixels, mean=mean, mean_sq=mean_sq, var=var)
 
 
