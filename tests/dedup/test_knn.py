@@ -11,7 +11,7 @@ from PIL import Image
 
 from heldout.collect.idx import read_idx
 from heldout.dedup.features import near_copies
-from heldout.dedup.knn import knn, merge_topk
+from heldout.dedup.knn import block_sums, knn, merge_topk
 from heldout.errors import DedupError
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
@@ -125,6 +125,38 @@ def test_fewer_references_than_k_pad_with_minus_one(fashion):
 def test_rows_of_different_widths_are_refused(fashion):
     with pytest.raises(DedupError, match="columns"):
         knn(fashion[:2], fashion[:5, :100])
+
+
+def test_block_sums_never_exceed_the_pixel_distance(photo_pool):
+    bound = block_sums((256, 256, 3))(photo_pool).astype(np.float64)
+    first, second = np.triu_indices(len(photo_pool), k=1)
+    lower = ((bound[first] - bound[second]) ** 2).sum(axis=1)
+    exact = _brute_force(photo_pool, photo_pool)[first, second]
+    assert np.all(lower <= exact) and np.median(lower / exact) > 0.5
+
+
+def test_filtering_by_block_sums_finds_the_same_neighbours_at_256_px(photo_pool, copies):
+    queries = np.concatenate([copies["noise"], copies["cropped"], photo_pool[8:40]])
+    plain = knn(queries, photo_pool, k=10, reference_chunk=25)
+    filtered = knn(queries, photo_pool, k=10, reference_chunk=25, lower_bound=block_sums((256, 256, 3)))
+    assert np.array_equal(filtered.indices, plain.indices)
+    assert np.array_equal(filtered.distances, plain.distances)
+
+
+def test_filtering_within_the_pool_still_skips_the_query_itself(fashion):
+    pool = fashion[:600]
+    ids = np.arange(600)
+    plain = knn(pool, pool, k=30, query_ids=ids, reference_ids=ids)
+    filtered = knn(pool, pool, k=30, query_ids=ids, reference_ids=ids, lower_bound=block_sums((28, 28, 1)))
+    assert np.array_equal(filtered.indices, plain.indices) and not np.any(filtered.indices == ids[:, None])
+
+
+def test_a_bound_that_proves_nothing_falls_back_to_the_full_search(fashion):
+    queries, references = fashion[:40], fashion[40:1040]
+    nothing = knn(queries, references, k=5, lower_bound=lambda rows: np.zeros((len(rows), 1), np.float32))
+    plain = knn(queries, references, k=5)
+    assert np.array_equal(nothing.indices, plain.indices)
+    assert np.array_equal(nothing.distances, plain.distances)
 
 
 def test_merge_topk_keeps_the_smallest_with_missing_entries_last():

@@ -163,7 +163,9 @@ def test_the_stage_resumes_with_only_candidates_lacking_results(pool):
     assert (first.candidates, first.remaining) == (5, 17)
     assert (second.candidates, second.remaining, third.candidates) == (17, 0, 0)
     with pool.transaction() as session:
-        runs = session.scalars(select(Run.counts).where(Run.stage == "dedup-neighbours")).all()
+        runs = session.scalars(
+            select(Run.counts).where(Run.stage == "dedup-neighbours").order_by(Run.run_id)
+        ).all()
         rows = session.scalar(select(func.count()).select_from(Neighbour))
     assert [r["candidates"] for r in runs] == [5, 17, 0] and rows == 22 * 2
 

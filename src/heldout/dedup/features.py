@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from heldout.catalog import Image
+from heldout.dedup.knn import block_sums
 from heldout.errors import ConfigError, ObjectMissingError
 from heldout.models import create_model
 from heldout.project import Project
@@ -48,6 +50,8 @@ Progress = Callable[[int, int], None]
 _EXTRACTORS: dict[str, Callable[[], FeatureExtractor]] = {}
 _ID_CHUNK = 500
 """Image ids per catalog query (SQLite limits bound parameters)."""
+_DECODE_THREADS = 2
+"""Threads decoding renditions, one batch ahead of the extractor."""
 
 
 class FeatureExtractor(ABC):
@@ -60,6 +64,9 @@ class FeatureExtractor(ABC):
     dim: int
     dtype: np.dtype
     is_cached: bool
+    lower_bound: Callable[[np.ndarray], np.ndarray] | None = None
+    """Optional map to shorter rows whose squared distances never exceed these rows' (see
+    :func:`heldout.dedup.knn.knn`): the search filters with it first."""
 
     @abstractmethod
     def extract(self, images: Sequence[PILImage.Image]) -> np.ndarray:
@@ -100,6 +107,7 @@ class PixelExtractor(FeatureExtractor):
 
     name, version, rendition = "pixels", "1", "256"
     dim, dtype, is_cached = 256 * 256 * 3, np.dtype(np.uint8), False
+    lower_bound = staticmethod(block_sums((256, 256, 3)))
 
     def extract(self, images: Sequence[PILImage.Image]) -> np.ndarray:
         return np.stack([np.asarray(image.convert("RGB"), dtype=np.uint8).reshape(-1) for image in images])
@@ -159,16 +167,26 @@ def extract_features(
         rows[position] = np.load(io.BytesIO(store.get(feature_key(extractor, unique[position]))))
     missing = np.flatnonzero(~np.asarray(cached, dtype=bool))
     done = len(unique) - len(missing)
-    for start in range(0, len(missing), batch_size):
-        batch = missing[start : start + batch_size]
-        rows[batch] = extractor.extract([_rendition(store, unique[p], extractor.rendition) for p in batch])
-        if extractor.is_cached:
-            for position in batch:
-                store.put(feature_key(extractor, unique[position]), _npy_bytes(rows[position]))
-        done += len(batch)
-        if progress:
-            progress(done, len(unique))
+    batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
+    with ThreadPoolExecutor(_DECODE_THREADS) as pool:
+        decoded = [_decode(pool, store, unique[batch], extractor.rendition) for batch in batches[:1]]
+        for number, batch in enumerate(batches):
+            images = list(decoded.pop())
+            if number + 1 < len(batches):  # decode the next batch while this one is extracted
+                decoded.append(_decode(pool, store, unique[batches[number + 1]], extractor.rendition))
+            rows[batch] = extractor.extract(images)
+            if extractor.is_cached:
+                for position in batch:
+                    store.put(feature_key(extractor, unique[position]), _npy_bytes(rows[position]))
+            done += len(batch)
+            if progress:
+                progress(done, len(unique))
     return rows[inverse]
+
+
+def _decode(pool: ThreadPoolExecutor, store: ImageStore, shas: np.ndarray, rendition: str) -> Iterator:
+    """The renditions of ``shas``, decoded on the pool (Pillow releases the GIL while decoding)."""
+    return pool.map(lambda sha: _rendition(store, sha, rendition), shas.tolist())
 
 
 def near_copies(image: PILImage.Image, *, seed: int = 0) -> dict[str, PILImage.Image]:

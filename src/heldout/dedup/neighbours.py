@@ -17,6 +17,7 @@ transaction; ``recompute=True`` starts over.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -195,29 +196,31 @@ class _FeatureRows:
     chunk of rows at a time, never the whole reference set, so memory stays bounded by the chunk
     size however many images there are (cached CNN rows are read, pixel rows decoded).
 
-    Rows read once are kept, least recently used first out, up to ``cache_bytes``: the exact
-    re-ranking asks again for the rows it shortlisted, and decoding each one again per query cost
-    more than the search itself (59 of 86 s for the demo's pixel neighbours)."""
+    Rows read once are kept, least recently used first out, up to ``cache_bytes`` (default: a
+    quarter of the memory, at most 4 GiB): the exact re-ranking asks again for the rows it
+    shortlisted, and decoding each one again per query cost more than the search itself (59 of
+    86 s for the small demo's pixel neighbours)."""
 
     def __init__(
-        self, project: Project, ids: np.ndarray, extractor: FeatureExtractor, cache_bytes: int = 1 << 30
+        self, project: Project, ids: np.ndarray, extractor: FeatureExtractor, cache_bytes: int | None = None
     ):
-        self._project, self._ids, self._extractor = project, ids, extractor
+        self._project, self._ids, self.extractor = project, ids, extractor
         self.shape = (len(ids), extractor.dim)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        cache_bytes = _row_cache_bytes() if cache_bytes is None else cache_bytes
         self._room = cache_bytes // max(1, extractor.dim * np.dtype(extractor.dtype).itemsize)
 
     def __getitem__(self, key) -> np.ndarray:
         positions = np.arange(*key.indices(len(self._ids))) if isinstance(key, slice) else np.asarray(key)
         if not len(positions):
-            return np.empty((0, self._extractor.dim), dtype=self._extractor.dtype)
+            return np.empty((0, self.extractor.dim), dtype=self.extractor.dtype)
         wanted = positions.tolist()
         unique = list(dict.fromkeys(wanted))
         with self._lock:  # the re-ranking reads from several threads; eviction must not race a read
             rows = {p: self._cache[p] for p in unique if p in self._cache}
         missing = [p for p in unique if p not in rows]
-        read = extract_features(self._project, self._ids[missing].tolist(), extractor=self._extractor)
+        read = extract_features(self._project, self._ids[missing].tolist(), extractor=self.extractor)
         rows.update(zip(missing, read, strict=True))
         with self._lock:
             for p in unique:
@@ -226,6 +229,15 @@ class _FeatureRows:
             while len(self._cache) > self._room:
                 self._cache.popitem(last=False)
         return np.stack([rows[p] for p in wanted])
+
+
+def _row_cache_bytes() -> int:
+    """A quarter of the machine's memory, at most 4 GiB (1 GiB where it cannot be read)."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 1 << 30
+    return min(4 << 30, memory // 4)
 
 
 class _Slice:
@@ -258,6 +270,7 @@ def _knn_search(project, features, searched, chosen, allowed, k, dask):
         query_ids=searched.ids[chosen],
         reference_ids=searched.ids[lo:hi],
         dask=dask,
+        lower_bound=features.extractor.lower_bound,
     )
     return np.where(found.indices >= 0, found.indices + lo, -1), found.distances
 
