@@ -78,6 +78,13 @@ def test_distances_equal_float64_at_196608_dimensions(photo_pool, copies):
     assert np.allclose(ours.distances, exact, rtol=1e-6, atol=0)
 
 
+def test_8_bit_distances_are_exact_at_any_width(photo_pool, copies, fashion):
+    for queries, references in ((copies["noise"], photo_pool), (fashion[:20], fashion[20:520])):
+        ours = knn(queries, references, k=5)
+        exact = np.take_along_axis(_brute_force(queries, references), ours.indices, axis=1)
+        assert np.array_equal(ours.distances, exact)  # 784 values: a partly filled last segment
+
+
 def test_float32_alone_would_be_inexact_at_196608_dimensions(photo_pool, copies):
     """The reason for the float64 re-ranking: ‖x‖² + ‖y‖² − 2x·y in float32 misses by far more."""
     x = copies["noise"].astype(np.float32)

@@ -18,8 +18,6 @@ transaction; ``recompute=True`` starts over.
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,7 +28,7 @@ from sqlalchemy import delete, select
 from heldout.catalog import Blacklist, Image, Neighbour
 from heldout.catalog.bulk import bulk_insert
 from heldout.dedup.features import FeatureExtractor, create_extractor, extract_features, list_extractors
-from heldout.dedup.knn import DEFAULT_K, knn, merge_topk
+from heldout.dedup.knn import DEFAULT_K, CachedRows, knn, merge_topk
 from heldout.dedup.ssim import dssim_pairs, dssim_topk
 from heldout.errors import ConfigError
 from heldout.lookup import lookup
@@ -191,44 +189,21 @@ def find_neighbours(
     return NeighbourReport(metric, int(len(todo)), remaining, rows, run.run_id, parameters)
 
 
-class _FeatureRows:
+class _FeatureRows(CachedRows):
     """The searched images' feature rows, read when sliced (knn's ``Rows``): the search holds one
     chunk of rows at a time, never the whole reference set, so memory stays bounded by the chunk
-    size however many images there are (cached CNN rows are read, pixel rows decoded).
-
-    Rows read once are kept, least recently used first out, up to ``cache_bytes`` (default: a
-    quarter of the memory, at most 4 GiB): the exact re-ranking asks again for the rows it
-    shortlisted, and decoding each one again per query cost more than the search itself (59 of
-    86 s for the small demo's pixel neighbours)."""
+    size however many images there are (cached CNN rows are read, pixel rows decoded). Rows read
+    once are kept up to ``cache_bytes`` (default: a quarter of the memory, at most 4 GiB)."""
 
     def __init__(
         self, project: Project, ids: np.ndarray, extractor: FeatureExtractor, cache_bytes: int | None = None
     ):
-        self._project, self._ids, self.extractor = project, ids, extractor
-        self.shape = (len(ids), extractor.dim)
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        cache_bytes = _row_cache_bytes() if cache_bytes is None else cache_bytes
-        self._room = cache_bytes // max(1, extractor.dim * np.dtype(extractor.dtype).itemsize)
+        def read(positions: np.ndarray) -> np.ndarray:
+            return extract_features(project, ids[positions].tolist(), extractor=extractor)
 
-    def __getitem__(self, key) -> np.ndarray:
-        positions = np.arange(*key.indices(len(self._ids))) if isinstance(key, slice) else np.asarray(key)
-        if not len(positions):
-            return np.empty((0, self.extractor.dim), dtype=self.extractor.dtype)
-        wanted = positions.tolist()
-        unique = list(dict.fromkeys(wanted))
-        with self._lock:  # the re-ranking reads from several threads; eviction must not race a read
-            rows = {p: self._cache[p] for p in unique if p in self._cache}
-        missing = [p for p in unique if p not in rows]
-        read = extract_features(self._project, self._ids[missing].tolist(), extractor=self.extractor)
-        rows.update(zip(missing, read, strict=True))
-        with self._lock:
-            for p in unique:
-                self._cache[p] = rows[p]
-                self._cache.move_to_end(p)
-            while len(self._cache) > self._room:
-                self._cache.popitem(last=False)
-        return np.stack([rows[p] for p in wanted])
+        cache = _row_cache_bytes() if cache_bytes is None else cache_bytes
+        super().__init__(read, (len(ids), extractor.dim), extractor.dtype, cache)
+        self.extractor = extractor
 
 
 def _row_cache_bytes() -> int:
@@ -252,6 +227,10 @@ class _Slice:
             start, stop, _ = key.indices(self.shape[0])
             return self._rows[self._lo + start : self._lo + stop]
         return self._rows[np.asarray(key) + self._lo]
+
+    def mapped(self, transform):
+        """The same slice of the parent's mapped rows (shared by every round)."""
+        return _Slice(self._rows.mapped(transform), self._lo, self._lo + self.shape[0])
 
 
 def _concat(*parts: _Images) -> _Images:
