@@ -67,13 +67,13 @@ def test_cnn_rows_are_cached_in_the_store_by_sha256(project, stored, cnn):
 def test_a_second_run_computes_only_the_missing_rows(project, stored, cnn, monkeypatch):
     first = extract_features(project, stored[:2], extractor=cnn)
     computed = []
-    original = type(cnn).extract
+    original = type(cnn).rows
 
-    def counting(self, images):
-        computed.append(len(images))
-        return original(self, images)
+    def counting(self, prepared):
+        computed.append(len(prepared))
+        return original(self, prepared)
 
-    monkeypatch.setattr(type(cnn), "extract", counting)
+    monkeypatch.setattr(type(cnn), "rows", counting)
     again = extract_features(project, stored, extractor=cnn)
     assert sum(computed) == len(stored) - 2
     assert np.array_equal(again[:2], first)

@@ -51,7 +51,7 @@ _EXTRACTORS: dict[str, Callable[[], FeatureExtractor]] = {}
 _ID_CHUNK = 500
 """Image ids per catalog query (SQLite limits bound parameters)."""
 _DECODE_THREADS = 2
-"""Threads decoding renditions, one batch ahead of the extractor."""
+"""Threads decoding and preparing renditions, one batch ahead of the extractor."""
 
 
 class FeatureExtractor(ABC):
@@ -68,9 +68,18 @@ class FeatureExtractor(ABC):
     """Optional map to shorter rows whose squared distances never exceed these rows' (see
     :func:`heldout.dedup.knn.knn`): the search filters with it first."""
 
+    def prepare(self, image: PILImage.Image) -> np.ndarray:
+        """One decoded image as the input :meth:`rows` takes; runs on the decoding threads, so
+        per-image work (resizing, normalising) overlaps the batch step."""
+        return np.asarray(image.convert("RGB"))
+
     @abstractmethod
+    def rows(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        """(len(prepared), dim) rows of ``dtype`` from prepared images."""
+
     def extract(self, images: Sequence[PILImage.Image]) -> np.ndarray:
-        """(len(images), dim) rows of ``dtype``."""
+        """(len(images), dim) rows of ``dtype`` from decoded images."""
+        return self.rows([self.prepare(image) for image in images])
 
     def describe(self) -> dict[str, Any]:
         """Provenance for results computed from these features."""
@@ -109,8 +118,8 @@ class PixelExtractor(FeatureExtractor):
     dim, dtype, is_cached = 256 * 256 * 3, np.dtype(np.uint8), False
     lower_bound = staticmethod(block_sums((256, 256, 3)))
 
-    def extract(self, images: Sequence[PILImage.Image]) -> np.ndarray:
-        return np.stack([np.asarray(image.convert("RGB"), dtype=np.uint8).reshape(-1) for image in images])
+    def rows(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        return np.stack([np.asarray(image, dtype=np.uint8).reshape(-1) for image in prepared])
 
 
 class ModelExtractor(FeatureExtractor):
@@ -123,9 +132,11 @@ class ModelExtractor(FeatureExtractor):
         self._model = create_model(model_name)
         self.version = f"1-{self._model.fingerprint.split(':')[-1][:16]}"
 
-    def extract(self, images: Sequence[PILImage.Image]) -> np.ndarray:
-        batch = np.stack([self._model.preprocessing(image) for image in images])
-        return np.asarray(self._model.features(batch), dtype=np.float32)
+    def prepare(self, image: PILImage.Image) -> np.ndarray:
+        return self._model.preprocessing(image)
+
+    def rows(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        return np.asarray(self._model.features(np.stack(prepared)), dtype=np.float32)
 
 
 @register_extractor("pixels")
@@ -169,12 +180,12 @@ def extract_features(
     done = len(unique) - len(missing)
     batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
     with ThreadPoolExecutor(_DECODE_THREADS) as pool:
-        decoded = [_decode(pool, store, unique[batch], extractor.rendition) for batch in batches[:1]]
+        decoded = [_prepared(pool, store, unique[batch], extractor) for batch in batches[:1]]
         for number, batch in enumerate(batches):
-            images = list(decoded.pop())
-            if number + 1 < len(batches):  # decode the next batch while this one is extracted
-                decoded.append(_decode(pool, store, unique[batches[number + 1]], extractor.rendition))
-            rows[batch] = extractor.extract(images)
+            prepared = list(decoded.pop())
+            if number + 1 < len(batches):  # prepare the next batch while this one is extracted
+                decoded.append(_prepared(pool, store, unique[batches[number + 1]], extractor))
+            rows[batch] = extractor.rows(prepared)
             if extractor.is_cached:
                 for position in batch:
                     store.put(feature_key(extractor, unique[position]), _npy_bytes(rows[position]))
@@ -184,9 +195,12 @@ def extract_features(
     return rows[inverse]
 
 
-def _decode(pool: ThreadPoolExecutor, store: ImageStore, shas: np.ndarray, rendition: str) -> Iterator:
-    """The renditions of ``shas``, decoded on the pool (Pillow releases the GIL while decoding)."""
-    return pool.map(lambda sha: _rendition(store, sha, rendition), shas.tolist())
+def _prepared(
+    pool: ThreadPoolExecutor, store: ImageStore, shas: np.ndarray, extractor: FeatureExtractor
+) -> Iterator:
+    """The renditions of ``shas``, decoded and prepared on the pool (Pillow and numpy release the
+    GIL)."""
+    return pool.map(lambda sha: extractor.prepare(_rendition(store, sha, extractor.rendition)), shas.tolist())
 
 
 def near_copies(image: PILImage.Image, *, seed: int = 0) -> dict[str, PILImage.Image]:
