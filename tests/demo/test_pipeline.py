@@ -99,6 +99,15 @@ def test_at_least_95_percent_of_near_copies_are_kept_out_of_every_released_set(d
     assert "near copies found" in " ".join(first.output.split())
 
 
+def test_every_set_was_sampled_after_a_full_duplicate_review_in_three_metrics(demo):
+    out, first, _ = demo
+    for folder in _released(out).values():
+        metadata = json.loads((folder / "manifest.json").read_text())
+        assert metadata["require_duplicate_review"] is True
+        assert set(metadata["near_duplicate_review_targets"]) == {"dssim", "efficientnet-lite0", "l2"}
+    assert "DSSIM on their first 3 neighbours" in " ".join(first.output.split())
+
+
 def test_every_stage_left_its_run_record(demo):
     out, _, _ = demo
     with Project.open(out / "project") as project, project.transaction() as session:

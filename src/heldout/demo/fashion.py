@@ -94,13 +94,13 @@ SMALL_SIZES = DemoSizes(
     per_class=30,
 )
 DEFAULT_SIZES = DemoSizes(
-    candidates_per_class=300,
+    candidates_per_class=200,
     references_per_class=None,
     train_limit=20_000,
     exact_copies=50,
     near_copies=90,
     digits=60,
-    assignments=7,
+    assignments=5,
     cnn_epochs=3,
     per_class=100,
 )

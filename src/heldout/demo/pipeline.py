@@ -17,6 +17,7 @@ import io
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,7 +60,7 @@ from heldout.demo.fashion import (
     split_demo_data,
     write_sources,
 )
-from heldout.errors import ConfigError, ImageError
+from heldout.errors import ConfigError
 from heldout.evaluate import evaluate, load_predictions, write_results
 from heldout.evaluate.runner import run_models
 from heldout.ingest import ingest
@@ -259,25 +260,38 @@ def stage_aggregate(ctx: _Context) -> dict[str, Any]:
 
 
 DEDUP_METRICS = ("l2", "efficientnet-lite0")
-"""Pixel and CNN neighbours. The library's DSSIM search (every candidate against its class and
-the five most similar ones) took over 3 minutes for the small demo's 1,080 candidates, more than
-the whole demo's budget, so the demo leaves it out and says so."""
+"""Pixel and CNN neighbours, searched over everything; DSSIM then re-measures their shortlist."""
+DSSIM_SHORTLIST_DEPTH = 3
+"""DSSIM over each candidate's class and its five most similar ones would be 60 % of Fashion-MNIST
+(six of ten classes); the demo measures each candidate's first three pixel and three CNN
+neighbours instead (at most six pairs per candidate, ~3.7 ms each on 2 cores)."""
 REVIEWER = "heldout-demo"
 AUTOMATIC_REVIEWER = "heldout-demo-automatic"
 DATASET = "fashion-mnist-v2"
 ORIGINAL = "fashion-mnist-test"
+SHIFT_COMPONENTS = 50
 
 
 def stage_dedup(ctx: _Context) -> dict[str, Any]:
-    """5. Neighbours against the reference set and within the pool under three metrics, review
-    thresholds calibrated on synthetic near copies, an automatic review, and the resolution;
-    then how many injected copies were caught."""
+    """5. Pixel and CNN neighbours against the reference set and within the pool, DSSIM on their
+    shortlist, review thresholds calibrated on synthetic near copies, an automatic review of the
+    whole queue, and the resolution; then how many injected copies were caught."""
     project = ctx.open()
     calibrated = {}
     for metric in DEDUP_METRICS:
         with ctx.progress(f"5 neighbours ({metric})") as progress:
             find_neighbours(project, metric, against="both", progress=progress)
         calibrated[metric] = _calibrated(ctx, metric)
+    with ctx.progress("5 DSSIM on the shortlist") as progress:
+        find_neighbours(
+            project,
+            "dssim",
+            against="both",
+            shortlist=DEDUP_METRICS,
+            shortlist_depth=DSSIM_SHORTLIST_DEPTH,
+            progress=progress,
+        )
+    calibrated["dssim"] = _calibrated(ctx, "dssim")
     origin = _origins(ctx)
     reviewed = ticked = 0
     for item in review_queue(project):
@@ -290,10 +304,10 @@ def stage_dedup(ctx: _Context) -> dict[str, Any]:
     removed |= set(components.ids[components.status == "duplicate"].tolist())
     caught = _caught(ctx, removed)
     ctx.say(
-        "dedup (l2 and CNN neighbours, no DSSIM). The review is SIMULATED: the reviewer looks at every "
-        f"pair the thresholds put in the queue ({reviewed} candidate rows) and, like the simulated crowd, "
-        "knows from the source data which images come from the same original; "
-        f"exact copies found {caught['exact']}, near copies found {caught['near']}"
+        f"dedup (l2, CNN, and DSSIM on their first {DSSIM_SHORTLIST_DEPTH} neighbours each). The review is "
+        f"SIMULATED: the reviewer looks at every pair the thresholds put in the queue ({reviewed} candidate "
+        "rows) and, like the simulated crowd, knows from the source data which images come from the same "
+        f"original; exact copies found {caught['exact']}, near copies found {caught['near']}"
     )
     return {"thresholds": calibrated, "reviewed": reviewed, "duplicate_pairs": ticked, **caught}
 
@@ -310,16 +324,10 @@ def _origins(ctx: _Context) -> dict[str, str]:
     return {image_id: entry["copy_of"] for image_id, entry in manifest.items() if entry["copy_of"]}
 
 
-def _calibrated(ctx: _Context, metric: str) -> float | str:
-    """The metric's threshold calibrated on synthetic near copies, or, where calibration cannot
-    take images this small (its ingest round trip uses the default 75 px minimum side), a note
-    that the stored or published threshold applies."""
-    try:
-        calibration = calibrate(
-            ctx.open(), metric, images=20 if ctx.options.small else 50, seed=ctx.options.seed
-        )
-    except ImageError as error:
-        return f"not calibrated ({error.what}); published threshold if any"
+def _calibrated(ctx: _Context, metric: str) -> float:
+    """The metric's review threshold, calibrated on synthetic near copies of the demo's own images
+    (95 % of them at or under it) and stored for the review."""
+    calibration = calibrate(ctx.open(), metric, images=20 if ctx.options.small else 50, seed=ctx.options.seed)
     return round(calibration.threshold, 6)
 
 
@@ -358,9 +366,6 @@ def stage_sampling(ctx: _Context) -> dict[str, Any]:
             name=DATASET,
             seed=ctx.options.seed,
             per_class=per_class,
-            # without DSSIM results the review rule (which includes the published DSSIM threshold)
-            # cannot be met; waived on the record: the resolution still removes every duplicate found
-            require_duplicate_review=False,
         )
         out[letter] = {
             "name": result.name,
@@ -432,7 +437,7 @@ def stage_evaluate(ctx: _Context) -> dict[str, Any]:
 
 
 def stage_analysis(ctx: _Context) -> dict[str, Any]:
-    """10. Accuracy on the line for each variant, the shift check (pixels), and the HTML reports;
+    """10. Accuracy on the line for each variant, the shift check (pixels, 50 principal components), and the HTML reports;
     the average drop over the models with a bootstrap interval over the test images."""
     sets = _test_sets(ctx)
     original_set, original_paths = sets[ORIGINAL]
@@ -448,7 +453,10 @@ def stage_analysis(ctx: _Context) -> dict[str, Any]:
             new_results,
             correct=new_correct,
             new_testset=new_set,
-            shift=shift_check(original_pixels, _pixels(new_paths), seed=ctx.options.seed),
+            shift=shift_check(
+                *_shift_features(original_pixels, _pixels(new_paths), seed=ctx.options.seed),
+                seed=ctx.options.seed,
+            ),
             min_original=0.0,
             resamples=200,
         )
@@ -483,15 +491,15 @@ def average_drop(
 
 STAGES: tuple[tuple[str, StageFunction, float, float], ...] = (
     ("project", stage_project, 5, 5),
-    ("data", stage_data, 80, 30),
-    ("crowd", stage_crowd, 170, 60),
-    ("aggregate", stage_aggregate, 15, 5),
-    ("dedup", stage_dedup, 120, 45),
-    ("sampling", stage_sampling, 10, 5),
+    ("data", stage_data, 60, 15),
+    ("crowd", stage_crowd, 90, 45),
+    ("aggregate", stage_aggregate, 5, 5),
+    ("dedup", stage_dedup, 300, 90),
+    ("sampling", stage_sampling, 5, 5),
     ("review", stage_review, 5, 5),
-    ("release", stage_release, 30, 10),
-    ("evaluate", stage_evaluate, 120, 45),
-    ("analysis", stage_analysis, 30, 15),
+    ("release", stage_release, 15, 10),
+    ("evaluate", stage_evaluate, 90, 45),
+    ("analysis", stage_analysis, 20, 10),
 )
 """(name, function, budget in seconds by default, budget with ``--small``)."""
 
@@ -598,15 +606,26 @@ def _scored(ctx: _Context, name: str, testset: TestSet) -> tuple[list, dict[str,
 
 
 def _pixels(paths: list[str]) -> np.ndarray:
-    """28 x 28 grayscale pixels of each image file: the shift check's features."""
-    return np.stack(
-        [
-            np.asarray(PILImage.open(p).convert("L").resize((28, 28), PILImage.Resampling.BILINEAR)).reshape(
-                -1
-            )
-            for p in paths
-        ]
-    ).astype(np.float32)
+    """28 x 28 grayscale pixels of each image file: the shift check's features. JPEG's draft mode
+    decodes the 500 px files at an eighth of their size (both sets alike), ten times faster."""
+
+    def pixels(path: str) -> np.ndarray:
+        with PILImage.open(path) as image:
+            image.draft("L", (56, 56))
+            return np.asarray(image.convert("L").resize((28, 28), PILImage.Resampling.BILINEAR)).reshape(-1)
+
+    with ThreadPoolExecutor(2) as pool:
+        return np.stack(list(pool.map(pixels, paths))).astype(np.float32)
+
+
+def _shift_features(original: np.ndarray, new: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets' pixels on the original set's first 50 principal components: the check's logistic
+    regression converges in seconds there instead of a minute on 784 pixels, and keeps the
+    directions along which the images vary."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(SHIFT_COMPONENTS, random_state=seed).fit(original)
+    return pca.transform(original), pca.transform(new)
 
 
 def _index_html(variants: dict[str, dict[str, Any]]) -> str:
