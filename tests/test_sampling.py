@@ -257,6 +257,25 @@ def test_short_class_makes_the_set_invalid_and_counts_each_exclusion_reason(proj
     assert (short.selected, short.eligible) == (2, 2) and "review the near-duplicate" in short.next_step
 
 
+def test_the_exclusion_report_covers_every_sampled_class_even_when_the_set_is_valid(project, scored_images):
+    scored_images(project, candidates(TENCH, [0.9, 0.9, 0.9, 0.5]) + candidates(GOLDFISH, [0.9, 0.9, 0.2]))
+    with project.transaction() as session:
+        session.add(DuplicateStatus(image_id=f"{GOLDFISH}-c00", component=1, status="reference"))
+    result = sample(project, Threshold(), name="t", seed=1, per_class=1, classes=[TENCH, GOLDFISH])
+    assert result.is_valid and not result.shortfalls
+    assert result.excluded == {
+        "blacklisted": 0,
+        "flagged": 0,
+        "few_annotations": 0,
+        "below_threshold": 2,
+        "near_duplicate": 1,
+        "unreviewed": 0,
+    }
+    with project.transaction() as session:
+        counts = session.scalar(select(Run.counts).where(Run.run_id == result.run_id))
+    assert counts["excluded"] == result.excluded
+
+
 @SQLITE_ONLY
 def test_candidates_without_neighbour_results_are_eligible_only_when_review_is_not_required(
     project, scored_images

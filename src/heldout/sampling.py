@@ -425,6 +425,9 @@ class SampleResult:
     borrowed: int
     """MatchedFrequency slots filled from a higher bin."""
     run_id: int
+    excluded: Mapping[str, int]
+    """The exclusion report: candidates of the sampled classes kept out for each reason (the
+    first that applies, in ``EXCLUSION_REASONS`` order)."""
 
 
 # --- the stage --------------------------------------------------------------------------------
@@ -497,10 +500,15 @@ def sample(
         "classes": len(class_keys),
         "require_duplicate_review": require_duplicate_review,
     }
+    excluded = _excluded(np.concatenate([pool.codes for pool in pools.values()]))
     with project.run("sample", parameters, seed=seed) as run:
         _store(project, strategy, full_name, revision, before, seed, is_valid, manifest, run.run_id)
         run.counts.update(
-            images=len(pairs), short_classes=len(shortfalls), carried_over=carried, borrowed=borrowed
+            images=len(pairs),
+            short_classes=len(shortfalls),
+            carried_over=carried,
+            borrowed=borrowed,
+            excluded=excluded,
         )
         if before is not None:
             from heldout.review import carry_over_reviews  # review builds on sampling's histograms
@@ -517,6 +525,7 @@ def sample(
         carried,
         borrowed,
         run.run_id,
+        excluded,
     )
 
 
@@ -739,6 +748,12 @@ def _select(
     return chosen, borrowed, shortfalls
 
 
+def _excluded(codes: np.ndarray) -> dict[str, int]:
+    """Candidates excluded for each reason, from their exclusion codes."""
+    counts = np.bincount(codes.astype(np.int64), minlength=len(EXCLUSION_REASONS) + 1)
+    return dict(zip(EXCLUSION_REASONS, counts[1:].tolist(), strict=True))
+
+
 def _shortfall(
     strategy: SamplingStrategy,
     key: str,
@@ -747,14 +762,13 @@ def _shortfall(
     per_class: int,
     references: dict[str, np.ndarray],
 ) -> ClassShortfall:
-    counts = np.bincount(pool.codes, minlength=len(EXCLUSION_REASONS) + 1)
-    excluded = dict(zip(EXCLUSION_REASONS, counts[1:].tolist(), strict=True))
+    excluded = _excluded(pool.codes)
     reference_images = int(references[key].sum()) if key in references else None
     return ClassShortfall(
         key,
         selected,
         per_class,
-        int(counts[0]),
+        int((pool.codes == 0).sum()),
         excluded,
         reference_images,
         _next_step(strategy, key, excluded, reference_images),

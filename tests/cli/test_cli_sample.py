@@ -33,6 +33,7 @@ def test_threshold_writes_the_stored_manifest_and_says_valid(scored_project, run
     )  # fmt: skip
     assert code == 0, err
     assert "t-a-0: 4 images, valid" in stdout and "wrote" in stdout
+    assert "excluded candidates: 0 blacklisted" in stdout and "1 few annotations" in stdout
     with Project.open(scored_project) as project:
         assert out.read_bytes() == dataset_manifest(project, "t-a-0").to_bytes()
 

@@ -242,6 +242,8 @@ def _report(result: SampleResult, out: Path | None) -> None:
         f"{result.name}: {len(result.manifest):,} images, {state}; seed {result.seed}, "
         f"{result.carried_over:,} carried over, {result.borrowed:,} borrowed from a higher bin"
     )
+    excluded = ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in result.excluded.items())
+    console.print(f"excluded candidates: {excluded}")
     if out is not None:
         console.print(f"wrote {out} (sha256 {result.manifest.sha256[:12]})")
     if not result.shortfalls:

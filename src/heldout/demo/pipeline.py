@@ -372,7 +372,10 @@ def stage_sampling(ctx: _Context) -> dict[str, Any]:
             "images": len(result.manifest),
             "valid": result.is_valid,
             "short_classes": [s.class_key for s in result.shortfalls],
+            "excluded": dict(result.excluded),
         }
+        reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in result.excluded.items() if n)
+        ctx.say(f"{result.name}: {len(result.manifest)} images; candidates excluded: {reasons or 'none'}")
     return {"per_class": per_class, "sets": out}
 
 
