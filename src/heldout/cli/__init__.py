@@ -78,5 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         app(args=list(argv) if argv is not None else None, prog_name="heldout")
     except HeldoutError as exc:
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(exc.message)}")
+        # soft wrap: the terminal folds long lines, so a path or command in the message stays
+        # whole when it is copied or piped
+        Console(stderr=True, highlight=False).print(
+            f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True
+        )
         sys.exit(2)
