@@ -57,6 +57,7 @@ TimeOption = Annotated[
 
 @app.command("threshold")
 def threshold(
+    ctx: typer.Context,
     name: NameOption,
     seed: SeedOption,
     project: ProjectOption = Path("."),
@@ -84,23 +85,12 @@ def threshold(
     """
     overrides = _class_thresholds(class_threshold or [])
     strategy = Threshold(threshold=frequency, class_thresholds=overrides, min_annotations=min_annotations)
-    _run(
-        project,
-        strategy,
-        name,
-        seed,
-        per_class,
-        previous,
-        classes,
-        require_duplicate_review,
-        out,
-        username,
-        time_string,
-    )
+    _run(ctx, strategy)
 
 
 @app.command("matched-frequency")
 def matched_frequency(
+    ctx: typer.Context,
     name: NameOption,
     seed: SeedOption,
     project: ProjectOption = Path("."),
@@ -135,23 +125,12 @@ def matched_frequency(
         min_reference_images=min_reference_images,
         allow_upward_sampling=allow_upward_sampling,
     )
-    _run(
-        project,
-        strategy,
-        name,
-        seed,
-        per_class,
-        previous,
-        classes,
-        require_duplicate_review,
-        out,
-        username,
-        time_string,
-    )
+    _run(ctx, strategy)
 
 
 @app.command("top-images")
 def top_images(
+    ctx: typer.Context,
     name: NameOption,
     seed: SeedOption,
     project: ProjectOption = Path("."),
@@ -173,19 +152,7 @@ def top_images(
         heldout sample top-images --name my-testset --seed 940573347 --no-duplicate-review -P my-testset
     """
     strategy = TopImages(min_annotations=min_annotations)
-    _run(
-        project,
-        strategy,
-        name,
-        seed,
-        per_class,
-        previous,
-        classes,
-        require_duplicate_review,
-        out,
-        username,
-        time_string,
-    )
+    _run(ctx, strategy)
 
 
 def _class_thresholds(items: list[str]) -> dict[str, float]:
@@ -203,35 +170,26 @@ def _class_thresholds(items: list[str]) -> dict[str, float]:
     return overrides
 
 
-def _run(
-    project: Path,
-    strategy: SamplingStrategy,
-    name: str,
-    seed: int,
-    per_class: int,
-    previous: str | None,
-    classes: str | None,
-    require_duplicate_review: bool,
-    out: Path | None,
-    username: str | None,
-    time_string: str | None,
-) -> None:
-    with open_project(project) as opened:
+def _run(ctx: typer.Context, strategy: SamplingStrategy) -> None:
+    """Sample with the options every subcommand shares (read from the command's parameters)."""
+    options = ctx.params
+    classes = options["classes"]
+    with open_project(options["project"]) as opened:
         result = sample(
             opened,
             strategy,
-            name=name,
-            seed=seed,
-            per_class=per_class,
-            previous=previous,
+            name=options["name"],
+            seed=options["seed"],
+            per_class=options["per_class"],
+            previous=options["previous"],
             classes=[c.strip() for c in classes.split(",") if c.strip()] if classes is not None else None,
-            require_duplicate_review=require_duplicate_review,
-            username=username,
-            time_string=time_string,
+            require_duplicate_review=options["require_duplicate_review"],
+            username=options["username"],
+            time_string=options["time_string"],
         )
-    if out is not None:
-        result.manifest.save(out)
-    _report(result, out)
+    if options["out"] is not None:
+        result.manifest.save(options["out"])
+    _report(result, options["out"])
     if not result.is_valid:
         raise typer.Exit(1)
 
