@@ -235,3 +235,20 @@ def test_rows_read_from_two_threads_through_a_full_row_cache_stay_right(pool):
     with ThreadPoolExecutor(2) as threads:
         results = list(threads.map(rows.__getitem__, picks))
     assert all(np.array_equal(got, expected[pick]) for got, pick in zip(results, picks, strict=True))
+
+
+def test_rounds_of_a_pixel_search_share_one_map_of_the_searched_rows(pool, monkeypatch):
+    from heldout.dedup.features import PixelExtractor
+
+    mapped = []
+    bound = PixelExtractor.lower_bound
+
+    def counting(rows):
+        mapped.append(len(rows))
+        return bound(rows)
+
+    monkeypatch.setattr(PixelExtractor, "lower_bound", staticmethod(counting))
+    with pool.transaction() as session:
+        searched = session.scalar(select(func.count()).select_from(Image).where(Image.status == "stored"))
+    report = find_neighbours(pool, "l2", k=2, against="both", round_size=5)
+    assert report.candidates == 22 and sum(mapped) < 2 * searched  # not once per round (5 rounds)

@@ -24,9 +24,8 @@ squared, over the block's size, is at most the sum of its squared differences), 
 on the short rows; each query's first ``k + margin`` there get exact distances, and the result is
 *proven* when the smallest lower bound left unmeasured exceeds the k-th exact distance: nothing
 outside can come closer. Queries it does not prove go round again with four times as many
-measured. On 256 px renditions of
-small images the 4 x 4 bound keeps ~98 % of each distance, so the product is 16 times smaller
-and nearly every query is proven.
+measured. On 256 px renditions of small images the 4 x 4 bound keeps ~98 % of each distance, so
+the product is 16 times smaller and nearly every query is proven.
 """
 
 from __future__ import annotations
@@ -217,14 +216,18 @@ class CachedRows:
     def mapped(self, transform: Callable[[np.ndarray], np.ndarray]) -> CachedRows:
         """These rows through ``transform``, made once per transform and kept with these rows."""
         if transform not in self._maps:
-            width = transform(self[0:1]).shape[1]
-            read = lambda at: transform(self[at])  # noqa: E731
-            self._maps[transform] = CachedRows(read, (self.shape[0], width), np.float32, _MAPPED_BYTES)
+            self._maps[transform] = _map_rows(self, transform)
         return self._maps[transform]
 
 
-def _mapped(rows: Rows, transform: Callable[[np.ndarray], np.ndarray]) -> CachedRows:
-    """``rows`` through ``transform``, read lazily and kept (the short rows are cheap to hold)."""
+def _mapped(rows: Rows, transform: Callable[[np.ndarray], np.ndarray]) -> Rows:
+    """``rows`` through ``transform``, read lazily and kept (the short rows are cheap to hold);
+    rows offering ``mapped(transform)`` (the stage's feature rows) share one map between the
+    rounds of a search."""
+    return rows.mapped(transform) if hasattr(rows, "mapped") else _map_rows(rows, transform)
+
+
+def _map_rows(rows: Rows, transform: Callable[[np.ndarray], np.ndarray]) -> CachedRows:
     width = transform(np.asarray(rows[0:1])).shape[1]
     return CachedRows(
         lambda at: transform(np.asarray(rows[at])), (rows.shape[0], width), np.float32, _MAPPED_BYTES
