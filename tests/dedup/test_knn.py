@@ -142,6 +142,12 @@ def test_block_sums_never_exceed_the_pixel_distance(photo_pool):
     assert np.all(lower <= exact) and np.median(lower / exact) > 0.5
 
 
+@pytest.mark.parametrize("block", [3, 32, 5])
+def test_block_sums_refuse_blocks_that_would_round_or_overflow(block):
+    with pytest.raises(DedupError, match="do not tile"):
+        block_sums((240, 240, 3), block)
+
+
 def test_filtering_by_block_sums_finds_the_same_neighbours_at_256_px(photo_pool, copies):
     queries = np.concatenate([copies["noise"], copies["cropped"], photo_pool[8:40]])
     plain = knn(queries, photo_pool, k=10, reference_chunk=25)

@@ -154,10 +154,16 @@ def knn(
 def block_sums(shape: tuple[int, int, int], block: int = 4) -> Callable[[np.ndarray], np.ndarray]:
     """A lower-bound map for flattened (height, width, channels) 8-bit images: each ``block`` x
     ``block`` square's sum over ``block`` (float32, exact), ``block``² times shorter rows whose
-    squared distances never exceed the images' own."""
+    squared distances never exceed the images' own.
+
+    ``block`` is a power of two up to 16: the sums then fit 16 bits and dividing them is exact,
+    so rounding can never lift a bound above the true distance."""
     height, width, channels = shape
-    if height % block or width % block:
-        raise DedupError(f"{block} px blocks do not tile {height} x {width} images", fix="use a divisor")
+    if block not in (1, 2, 4, 8, 16) or height % block or width % block:
+        raise DedupError(
+            f"{block} px blocks do not tile {height} x {width} images exactly",
+            fix="use a power of two up to 16 that divides both sides",
+        )
 
     def sums(rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows)

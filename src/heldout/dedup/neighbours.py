@@ -51,6 +51,8 @@ SIMILAR_CLASSES = 5
 """DSSIM compares a candidate with its own class and this many most similar classes (6 in all)."""
 SHORTLIST_DEPTH = 10
 """With a shortlist of metrics, DSSIM re-measures this many first neighbours under each."""
+_IN_CHUNK = 5000
+"""Ids per ``IN (...)`` clause: databases bound the parameters of one query."""
 _QUERY_BLOCK = 32
 """Candidates whose shortlisted pairs are measured in one task (their images are held at once)."""
 _PIXEL_METRICS = ("l2", "dssim")
@@ -350,12 +352,12 @@ def _shortlisted_pairs(project, searched, chosen, allowed, metrics, depth) -> tu
     ids = searched.ids[chosen].tolist()
     found: list = []
     with project.transaction() as session:
-        for start in range(0, len(ids), 5000):  # databases bound the parameters of one query
+        for start in range(0, len(ids), _IN_CHUNK):
             found += session.execute(
                 select(Neighbour.image_id, Neighbour.neighbour_id).where(
                     Neighbour.metric.in_(metrics),
                     Neighbour.rank < depth,
-                    Neighbour.image_id.in_(ids[start : start + 5000]),
+                    Neighbour.image_id.in_(ids[start : start + _IN_CHUNK]),
                 )
             ).all()
     found = np.asarray(found, dtype=str).reshape(-1, 2)
@@ -415,10 +417,10 @@ def _store(project, metric, image_ids, searched_ids, indices, distances, run_id)
     )
     with project.transaction() as session:
         ids = image_ids.tolist()
-        for start in range(0, len(ids), 5000):  # databases bound the parameters of one query
+        for start in range(0, len(ids), _IN_CHUNK):
             session.execute(
                 delete(Neighbour).where(
-                    Neighbour.metric == metric, Neighbour.image_id.in_(ids[start : start + 5000])
+                    Neighbour.metric == metric, Neighbour.image_id.in_(ids[start : start + _IN_CHUNK])
                 )
             )
         return bulk_insert(

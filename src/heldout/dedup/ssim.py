@@ -68,7 +68,8 @@ def dssim_pairs(
 
     Images are uint8 arrays (n, height, width, channels). Pairs are grouped by block of a, then
     by block of b: an image of a is prepared once, an image of b once per block of a it meets,
-    and memory stays bounded however many images there are. Pairs run on ``threads`` threads (default: one per CPU); numpy releases
+    and memory stays bounded however many images there are. Pairs run on ``threads`` threads
+    (default: one per CPU); numpy releases
     the GIL, and the values do not depend on the thread count.
     """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
